@@ -1,0 +1,1 @@
+ALTER TABLE mapping ADD COLUMN schema_version VARCHAR(5) NOT NULL DEFAULT '1.0';

@@ -1,0 +1,1 @@
+CREATE INDEX idx_project_id ON project_endpoint_group (project_id);

@@ -1,0 +1,4 @@
+-- No-op on PostgreSQL: keystone's revision acts on MySQL only, where it drops the
+-- unique index on project_tag (project_id, name) that duplicates the primary key.
+-- PostgreSQL never created that duplicate (see the baseline), so nothing is left
+-- to remove.

@@ -1,0 +1,4 @@
+-- c88cdce8f248 (remove duplicate constraints), SQLite: nothing to do.
+-- keystone's revision returns at once unless the backend is MySQL, where it drops
+-- the index that duplicates the (project_id, name) primary key of project_tag.
+-- The SQLite schema keeps its table-level UNIQUE (project_id, name).

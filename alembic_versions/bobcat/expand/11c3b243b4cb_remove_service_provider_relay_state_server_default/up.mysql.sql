@@ -1,0 +1,3 @@
+-- The server default came from `[saml] relay_state_prefix` at install time; keystone now
+-- supplies the value itself.
+ALTER TABLE service_provider ALTER COLUMN relay_state_prefix DROP DEFAULT;

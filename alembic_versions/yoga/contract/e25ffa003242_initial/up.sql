@@ -1,0 +1,1 @@
+-- Initial no-op Yoga contract migration: the contract branch starts here.

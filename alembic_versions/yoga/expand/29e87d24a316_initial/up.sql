@@ -1,0 +1,1 @@
+-- Initial no-op Yoga expand migration: the expand branch starts here.

@@ -1,0 +1,1 @@
+-- Null migration: the squashed contract history has nothing left to do.

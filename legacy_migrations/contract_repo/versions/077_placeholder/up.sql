@@ -1,0 +1,1 @@
+-- Placeholder for Ussuri backports: does nothing.

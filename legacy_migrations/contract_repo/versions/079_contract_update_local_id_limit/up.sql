@@ -1,0 +1,1 @@
+-- Placeholder: the local_id change is in the expand repository.

@@ -1,0 +1,86 @@
+//! `db_sync [--expand | --migrate | --contract | --check] [version]`.
+
+use strata::manager;
+use strata::plan::{CheckOutcome, CheckReport, Target};
+
+use super::{print, trees, Cli, Failure, PROGRAM};
+
+/// keystone's answer to `--migrate` since the switch to alembic.
+const MIGRATE_NO_OP: &str = "Data migrations are no longer supported with alembic. This is now a no-op.";
+
+#[derive(Debug, clap::Args)]
+#[group(id = "phase", multiple = false)]
+pub struct Args {
+    /// Run the expand phase of a rolling upgrade (legacy migrations, stamp, expand branch)
+    #[arg(long, group = "phase")]
+    expand: bool,
+    /// Kept for compatibility: data migrations are part of expand; does nothing
+    #[arg(long, group = "phase")]
+    migrate: bool,
+    /// Run the contract phase; refused until expand is complete
+    #[arg(long, group = "phase")]
+    contract: bool,
+    /// Report whether a sync is needed, without changing anything (exit 0, 2 or 4)
+    #[arg(long, group = "phase")]
+    check: bool,
+    /// No longer supported (as in keystone-manage): giving one without a flag is an error
+    version: Option<String>,
+}
+
+pub fn run(cli: &Cli, args: &Args) -> Result<u8, Failure> {
+    if args.migrate {
+        print(MIGRATE_NO_OP);
+        return Ok(0);
+    }
+    let target = if args.check {
+        None
+    } else if args.expand {
+        Some(Target::Expand)
+    } else if args.contract {
+        Some(Target::Contract)
+    } else {
+        // keystone ignores the version argument when a flag is given, and refuses it alone.
+        if args.version.as_deref().is_some_and(|version| !version.is_empty()) {
+            return Err(strata::Error::VersionArgument.into());
+        }
+        Some(Target::Full)
+    };
+    let url = cli.database_url()?;
+    let trees = trees()?;
+    match target {
+        None => {
+            let report = manager::check(&url, &trees)?;
+            print(&render_check(&report));
+            Ok(report.outcome.exit_status())
+        }
+        Some(target) => {
+            manager::sync(&url, &trees, target)?;
+            Ok(0)
+        }
+    }
+}
+
+/// keystone's `--check` messages, with this program's name.
+fn render_check(report: &CheckReport) -> String {
+    let message = match report.outcome {
+        CheckOutcome::NotUnderVersionControl | CheckOutcome::ExpandPending => {
+            format!("Your database is not up to date. Your first step is to run `{PROGRAM} db_sync --expand`.")
+        }
+        CheckOutcome::LegacyControlled => {
+            // keystone stops here, without the version summary.
+            return format!("Your database is currently using legacy version control. Your first step is to run `{PROGRAM} db_sync --expand`.");
+        }
+        CheckOutcome::ContractPending => {
+            format!("Expand version is ahead of contract. Your next step is to run `{PROGRAM} db_sync --contract`.")
+        }
+        CheckOutcome::UpToDate => "All db_sync commands are upgraded to the same version and up-to-date.".to_owned(),
+    };
+    let shown = |value: &Option<String>| value.clone().unwrap_or_else(|| "None".to_owned());
+    format!(
+        "{message}\nCurrent repository versions:\nExpand: {} (head: {})\nContract: {} (head: {})",
+        shown(&report.expand),
+        shown(&report.expand_head),
+        shown(&report.contract),
+        shown(&report.contract_head)
+    )
+}

@@ -1,0 +1,117 @@
+//! Argument parsing (clap), logging set-up and exit statuses.
+//!
+//! Exit statuses: 0 success; 1 error (one line on stderr); 2 usage error, or `db_sync
+//! --check`: expand pending; 4 `db_sync --check`: contract pending.
+
+mod db_sync;
+mod db_version;
+mod logging;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use strata::config::{self, ConfigSources};
+use strata::tree::MigrationTrees;
+use strata::url::DatabaseUrl;
+
+/// The program name used in messages (keystone-manage's messages, with this name).
+pub const PROGRAM: &str = "strata-manage";
+
+/// Command-line interface of strata-manage.
+#[derive(Debug, Parser)]
+#[command(
+    name = "strata-manage",
+    version,
+    about = "Database sync manager in the style of keystone-manage",
+    after_help = "Exit status: 0 success; 1 error; 2 usage error, or db_sync --check: run --expand next; 4 db_sync --check: run --contract next."
+)]
+struct Cli {
+    /// Configuration file (INI, oslo.config style); repeatable, later files win
+    #[arg(long = "config-file", value_name = "PATH", global = true)]
+    config_files: Vec<PathBuf>,
+
+    /// Directory whose *.conf files are read after the --config-file files, sorted by name
+    #[arg(long = "config-dir", value_name = "DIR", global = true)]
+    config_dir: Option<PathBuf>,
+
+    /// Database URL (overrides STRATA_DATABASE_URL and [database] connection)
+    #[arg(long = "database-url", value_name = "URL", global = true)]
+    database_url: Option<String>,
+
+    /// Debug logging, including every SQL statement
+    #[arg(short, long, global = true)]
+    debug: bool,
+
+    /// More verbose logging
+    #[arg(short, long, global = true)]
+    verbose: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Bring the database schema to the newest version (legacy, stamp, expand, contract)
+    #[command(name = "db_sync")]
+    DbSync(db_sync::Args),
+    /// Print the database's current version (the expand branch's revision)
+    #[command(name = "db_version")]
+    DbVersion,
+}
+
+/// An error ready for the user: one line and an exit status.
+pub struct Failure {
+    message: String,
+    status: u8,
+}
+
+impl<E: Into<strata::Error>> From<E> for Failure {
+    fn from(error: E) -> Failure {
+        Failure { message: error.into().to_string(), status: 1 }
+    }
+}
+
+/// Runs strata-manage with the process's arguments.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.debug, cli.verbose);
+    match run(&cli) {
+        Ok(status) => ExitCode::from(status),
+        Err(failure) => {
+            let _ = writeln!(std::io::stderr(), "{PROGRAM}: error: {}", failure.message);
+            ExitCode::from(failure.status)
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<u8, Failure> {
+    match &cli.command {
+        Command::DbSync(args) => db_sync::run(cli, args),
+        Command::DbVersion => db_version::run(cli),
+    }
+}
+
+impl Cli {
+    /// The database URL after applying flag > environment > config files > default.
+    fn database_url(&self) -> Result<DatabaseUrl, Failure> {
+        let sources = ConfigSources { files: self.config_files.clone(), dir: self.config_dir.clone() };
+        let env = std::env::var(config::DATABASE_URL_ENV).ok();
+        let url = config::database_url(self.database_url.as_deref(), env.as_deref(), &sources)?;
+        log::debug!("using database {url}");
+        Ok(url)
+    }
+}
+
+/// keystone's migration trees, as built into this binary.
+fn trees() -> Result<MigrationTrees, Failure> {
+    Ok(MigrationTrees::embedded()?)
+}
+
+/// Writes requested output to stdout; a closed pipe is not an error worth reporting.
+fn print(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{text}");
+}

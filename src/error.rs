@@ -1,0 +1,38 @@
+//! The library's error type. Each module has its own error enum carrying the context an
+//! operator needs (file, revision, URL with the password hidden); `Error` gathers them so the
+//! binary can choose an exit status and print one line.
+
+use thiserror::Error;
+
+pub use crate::backend::DbError;
+pub use crate::config::ConfigError;
+pub use crate::plan::PlanError;
+pub use crate::tree::TreeError;
+pub use crate::url::UrlError;
+
+/// Anything that can stop a strata command.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A configuration file could not be found, read or parsed.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The database URL is malformed or names an unsupported dialect.
+    #[error(transparent)]
+    Url(#[from] UrlError),
+    /// A migration tree is malformed.
+    #[error(transparent)]
+    Tree(#[from] TreeError),
+    /// The database is in a state strata refuses to touch, or the request is not allowed.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// The database server reported an error, or could not be reached.
+    #[error(transparent)]
+    Database(#[from] DbError),
+    /// `db_sync` was given a version argument, which alembic-era keystone refuses too.
+    #[error("Specifying a version is no longer supported")]
+    VersionArgument,
+}
+
+/// Shorthand for results in this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,179 @@
+//! Runs a [`Plan`] against a [`Backend`]: one unit of work per legacy version, stamp and
+//! revision, each with its version-row update. Where DDL is transactional (PostgreSQL,
+//! SQLite) a unit is one transaction, so a crash leaves either all of it or none of it. On
+//! MySQL each statement commits by itself and the version row follows the last one.
+
+use std::time::Instant;
+
+use crate::backend::{Backend, DbError, CREATE_ALEMBIC_VERSION};
+use crate::plan::{LegacyStep, Plan, RevisionStep, RowChange};
+use crate::tree::MigrationSql;
+
+/// What a `db_sync` run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Legacy versions applied, as `(repository_id, version)`.
+    pub legacy: Vec<(String, i64)>,
+    /// The revision stamped without running, if any.
+    pub stamped: Option<String>,
+    /// Revisions applied, in order.
+    pub revisions: Vec<String>,
+}
+
+/// Executes a plan. Progress is logged at info level: each unit as it starts and how long
+/// it took when it ends, so an operator watching a long `ALTER TABLE` knows where the run is.
+pub fn execute(backend: &mut dyn Backend, plan: &Plan<'_>) -> Result<SyncReport, DbError> {
+    let mut report = SyncReport::default();
+    let mut create_version_table = plan.create_version_table;
+    if !plan.legacy.is_empty() || plan.stamp.is_some() {
+        log::info!(
+            "The database is still under legacy (sqlalchemy-migrate) control; applying any remaining legacy migrations and stamping the base revision"
+        );
+    }
+    for step in &plan.legacy {
+        run_legacy_step(backend, step)?;
+        report.legacy.push((step.repository.repository_id.clone(), step.version.number));
+    }
+    if let Some(base) = plan.stamp {
+        log::info!("Running stamp_revision  -> {}", base.id);
+        unit(backend, &format!("stamping {}", base.id), |backend| {
+            if std::mem::take(&mut create_version_table) {
+                backend.execute(CREATE_ALEMBIC_VERSION)?;
+            }
+            backend.insert_alembic_row(&base.id)
+        })?;
+        report.stamped = Some(base.id.clone());
+    }
+    for step in &plan.revisions {
+        let create_table = std::mem::take(&mut create_version_table);
+        run_revision(backend, step, create_table)?;
+        report.revisions.push(step.revision.id.clone());
+    }
+    Ok(report)
+}
+
+fn run_legacy_step(backend: &mut dyn Backend, step: &LegacyStep<'_>) -> Result<(), DbError> {
+    let repository = &step.repository.repository_id;
+    let version = step.version.number;
+    log::info!("Running legacy upgrade {repository} {} -> {version} ({})", step.from, step.version.name);
+    let started = Instant::now();
+    let what = format!("legacy migration {repository} {version} ({})", step.version.name);
+    unit(backend, &what, |backend| {
+        run_statements(backend, &what, &step.version.sql)?;
+        let matched = backend.update_legacy_row(repository, step.from, version)?;
+        expect_one_row(matched, || format!("migrate_version no longer has {repository} at version {}", step.from))
+    })?;
+    log::info!("Finished legacy upgrade {repository} {version} in {}", elapsed(started));
+    Ok(())
+}
+
+fn run_revision(backend: &mut dyn Backend, step: &RevisionStep<'_>, create_table: bool) -> Result<(), DbError> {
+    let revision = step.revision;
+    log::info!(
+        "Running upgrade {} -> {}, {}",
+        revision.down_revisions.join(", "),
+        revision.id,
+        revision.message
+    );
+    let started = Instant::now();
+    let what = format!("revision {} ({})", revision.id, revision.path);
+    unit(backend, &what, |backend| {
+        if create_table {
+            backend.execute(CREATE_ALEMBIC_VERSION)?;
+        }
+        run_statements(backend, &what, &revision.sql)?;
+        match &step.row {
+            RowChange::Insert => backend.insert_alembic_row(&revision.id),
+            RowChange::Update { from, delete } => {
+                let matched = backend.update_alembic_row(from, &revision.id)?;
+                expect_one_row(matched, || format!("alembic_version no longer holds '{from}'"))?;
+                for row in delete {
+                    backend.delete_alembic_row(row)?;
+                }
+                Ok(())
+            }
+        }
+    })?;
+    log::info!("Finished upgrade to {} in {}", revision.id, elapsed(started));
+    Ok(())
+}
+
+/// Runs `body` as one transaction where the backend allows it; rolls back on failure.
+fn unit(
+    backend: &mut dyn Backend,
+    what: &str,
+    body: impl FnOnce(&mut dyn Backend) -> Result<(), DbError>,
+) -> Result<(), DbError> {
+    if !backend.transactional_ddl() {
+        return body(backend);
+    }
+    backend.begin()?;
+    match body(backend) {
+        Ok(()) => backend.commit(),
+        Err(error) => {
+            if let Err(rollback) = backend.rollback() {
+                log::warn!("rolling back {what} failed too: {rollback}");
+            }
+            Err(error)
+        }
+    }
+}
+
+fn run_statements(backend: &mut dyn Backend, what: &str, sql: &MigrationSql) -> Result<(), DbError> {
+    let statements = sql.statements(backend.dialect());
+    let transactional = backend.transactional_ddl();
+    for (index, statement) in statements.iter().enumerate() {
+        backend.execute(statement).map_err(|error| {
+            let message = match error {
+                DbError::Statement { message, .. } => message,
+                other => other.to_string(),
+            };
+            let outcome = if transactional {
+                "nothing of it was applied (rolled back)".to_owned()
+            } else if index == 0 {
+                "no statement of it had been applied".to_owned()
+            } else {
+                format!("statements 1 to {index} of it are committed (MySQL commits each DDL statement)")
+            };
+            DbError::Statement {
+                context: format!(
+                    "{what} failed at statement {} of {} ({}); {outcome}",
+                    index + 1,
+                    statements.len(),
+                    abbreviate(statement)
+                ),
+                message,
+            }
+        })?;
+    }
+    Ok(())
+}
+
+fn expect_one_row(matched: usize, describe: impl FnOnce() -> String) -> Result<(), DbError> {
+    if matched == 1 {
+        return Ok(());
+    }
+    Err(DbError::Concurrent(format!(
+        "{}: another db_sync probably changed the database at the same time; run strata-manage db_sync --check to see where it stands",
+        describe()
+    )))
+}
+
+/// The first line of a statement, cut short, for error messages.
+fn abbreviate(statement: &str) -> String {
+    let first_line = statement.lines().next().unwrap_or_default().trim();
+    let mut shown: String = first_line.chars().take(60).collect();
+    if shown.len() < first_line.len() || statement.lines().nth(1).is_some() {
+        shown.push_str(" …");
+    }
+    shown
+}
+
+fn elapsed(started: Instant) -> String {
+    let duration = started.elapsed();
+    if duration.as_secs() >= 10 {
+        format!("{:.1} s", duration.as_secs_f64())
+    } else {
+        format!("{} ms", duration.as_millis())
+    }
+}

@@ -1,0 +1,388 @@
+//! The alembic revision graph: validated once, before any database is touched.
+//!
+//! Checks: unique ids, every parent and dependency present, exactly one base, no cycle,
+//! branch labels consistent along every path, at most one head per branch, and revision
+//! folders placed under the branch they belong to. Heads are classified as keystone does:
+//! a revision in the `contract` branch is a contract head, anything else (the base
+//! included) counts as expand.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+use crate::tree::{MigrationSql, TreeError};
+
+/// The two branches of an expand/contract migration tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Branch {
+    /// Additive changes, safe while old code still runs.
+    Expand,
+    /// Destructive changes, run once no old code is left.
+    Contract,
+}
+
+impl Branch {
+    /// Both branches in the order a full `db_sync` applies them.
+    pub const ALL: [Branch; 2] = [Branch::Expand, Branch::Contract];
+
+    /// The branch label as written in `branch_labels`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Branch::Expand => "expand",
+            Branch::Contract => "contract",
+        }
+    }
+
+    fn from_label(label: &str) -> Option<Branch> {
+        match label {
+            "expand" => Some(Branch::Expand),
+            "contract" => Some(Branch::Contract),
+            _ => None,
+        }
+    }
+
+    /// The branch whose head an `EXPAND_HEAD` / `CONTRACT_HEAD` file names.
+    pub(crate) fn from_head_file(name: &str) -> Option<Branch> {
+        match name {
+            "EXPAND_HEAD" => Some(Branch::Expand),
+            "CONTRACT_HEAD" => Some(Branch::Contract),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Branch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// One revision of the graph.
+#[derive(Debug, Clone)]
+pub struct Revision {
+    /// The revision id (`b4f8b3f584e0`).
+    pub id: String,
+    /// Parent ids; empty for the base, several for a merge.
+    pub down_revisions: Vec<String>,
+    /// Labels declared on this revision (children inherit them).
+    pub branch_labels: Vec<String>,
+    /// Extra ordering dependencies.
+    pub depends_on: Vec<String>,
+    /// One-line description for the log.
+    pub message: String,
+    /// Where it was loaded from, for error messages.
+    pub path: String,
+    /// The branch its folder (`<release>/<branch>/…`) promises, if any.
+    pub folder_branch: Option<Branch>,
+    /// Its SQL per backend.
+    pub sql: MigrationSql,
+}
+
+/// A validated revision graph.
+#[derive(Debug)]
+pub struct RevisionGraph {
+    revisions: Vec<Revision>,
+    index: HashMap<String, usize>,
+    /// Branch of each revision (`None` only for revisions above every branch root).
+    branches: Vec<Option<Branch>>,
+    /// Revisions in dependency order (parents first).
+    order: Vec<usize>,
+    base: usize,
+    heads: BTreeMap<Branch, usize>,
+}
+
+fn graph_error(message: String) -> TreeError {
+    TreeError::Graph(message)
+}
+
+impl RevisionGraph {
+    /// Validates revisions and builds the graph.
+    pub fn new(revisions: Vec<Revision>) -> Result<RevisionGraph, TreeError> {
+        let mut index = HashMap::new();
+        for (position, revision) in revisions.iter().enumerate() {
+            if revision.id.is_empty() || revision.id.len() > 32 || !revision.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                return Err(graph_error(format!(
+                    "{}: revision id '{}' must be 1 to 32 letters, digits or '_' (it is stored in alembic_version.version_num VARCHAR(32))",
+                    revision.path, revision.id
+                )));
+            }
+            if let Some(first) = index.insert(revision.id.clone(), position) {
+                return Err(graph_error(format!(
+                    "revision '{}' is defined twice: {} and {}",
+                    revision.id, revisions[first].path, revision.path
+                )));
+            }
+        }
+        let mut parents: Vec<Vec<usize>> = Vec::with_capacity(revisions.len());
+        for revision in &revisions {
+            let mut own = Vec::new();
+            for (kind, id) in revision
+                .down_revisions
+                .iter()
+                .map(|id| ("down_revision", id))
+                .chain(revision.depends_on.iter().map(|id| ("depends_on", id)))
+            {
+                let parent = *index.get(id).ok_or_else(|| {
+                    graph_error(format!(
+                        "{}: {kind} '{id}' of revision '{}' does not exist in the tree",
+                        revision.path, revision.id
+                    ))
+                })?;
+                own.push(parent);
+            }
+            parents.push(own);
+        }
+        let bases: Vec<usize> = (0..revisions.len()).filter(|&r| revisions[r].down_revisions.is_empty()).collect();
+        let base = match bases.as_slice() {
+            [base] => *base,
+            [] => {
+                return Err(graph_error(format!(
+                    "no base revision (one without down_revision): the graph has a cycle through {}",
+                    revisions[0].path
+                )))
+            }
+            several => {
+                let paths: Vec<&str> = several.iter().map(|&r| revisions[r].path.as_str()).collect();
+                return Err(graph_error(format!("more than one base revision: {}", paths.join(", "))));
+            }
+        };
+        let order = topological_order(&revisions, &parents)?;
+        let branches = assign_branches(&revisions, &parents, &order)?;
+        let mut has_children = vec![false; revisions.len()];
+        for own in &parents {
+            for &parent in own {
+                has_children[parent] = true;
+            }
+        }
+        let mut heads = BTreeMap::new();
+        for position in (0..revisions.len()).filter(|&r| !has_children[r]) {
+            let branch = branches[position].unwrap_or(Branch::Expand);
+            if let Some(other) = heads.insert(branch, position) {
+                return Err(graph_error(format!(
+                    "the {branch} branch has two heads, '{}' ({}) and '{}' ({}): add a merge revision or fix a down_revision",
+                    revisions[other].id, revisions[other].path, revisions[position].id, revisions[position].path
+                )));
+            }
+        }
+        Ok(RevisionGraph { revisions, index, branches, order, base, heads })
+    }
+
+    /// A revision by id.
+    pub fn get(&self, id: &str) -> Option<&Revision> {
+        self.index.get(id).map(|&position| &self.revisions[position])
+    }
+
+    /// The base revision (the one that is stamped on a legacy database).
+    pub fn base(&self) -> &Revision {
+        &self.revisions[self.base]
+    }
+
+    /// The head of a branch, if the branch exists.
+    pub fn head(&self, branch: Branch) -> Option<&Revision> {
+        self.heads.get(&branch).map(|&position| &self.revisions[position])
+    }
+
+    /// The branch a revision belongs to; the base and anything not below a labelled
+    /// revision count as expand, as in keystone.
+    pub fn branch_of(&self, id: &str) -> Option<Branch> {
+        self.index.get(id).map(|&position| self.branches[position].unwrap_or(Branch::Expand))
+    }
+
+    /// `id` and all its ancestors.
+    pub fn ancestors_inclusive(&self, id: &str) -> Vec<&Revision> {
+        let Some(&start) = self.index.get(id) else { return Vec::new() };
+        let mut seen = vec![false; self.revisions.len()];
+        let mut pending = vec![start];
+        while let Some(position) = pending.pop() {
+            if std::mem::replace(&mut seen[position], true) {
+                continue;
+            }
+            for parent in self.parent_positions(position) {
+                pending.push(parent);
+            }
+        }
+        self.order.iter().filter(|&&r| seen[r]).map(|&r| &self.revisions[r]).collect()
+    }
+
+    /// Every revision, parents before children.
+    pub fn in_order(&self) -> impl Iterator<Item = &Revision> {
+        self.order.iter().map(|&position| &self.revisions[position])
+    }
+
+    fn parent_positions(&self, position: usize) -> impl Iterator<Item = usize> + '_ {
+        let revision = &self.revisions[position];
+        revision.down_revisions.iter().chain(&revision.depends_on).map(|id| self.index[id])
+    }
+}
+
+/// Kahn's algorithm; a revision left over is on a cycle.
+fn topological_order(revisions: &[Revision], parents: &[Vec<usize>]) -> Result<Vec<usize>, TreeError> {
+    let mut children: Vec<Vec<usize>> = vec![Vec::new(); revisions.len()];
+    let mut waiting: Vec<usize> = parents.iter().map(Vec::len).collect();
+    for (child, own) in parents.iter().enumerate() {
+        for &parent in own {
+            children[parent].push(child);
+        }
+    }
+    let mut ready: Vec<usize> = (0..revisions.len()).filter(|&r| waiting[r] == 0).rev().collect();
+    let mut order = Vec::with_capacity(revisions.len());
+    while let Some(position) = ready.pop() {
+        order.push(position);
+        for &child in children[position].iter().rev() {
+            waiting[child] -= 1;
+            if waiting[child] == 0 {
+                ready.push(child);
+            }
+        }
+    }
+    if let Some(stuck) = (0..revisions.len()).find(|&r| waiting[r] > 0) {
+        return Err(graph_error(format!(
+            "revision '{}' ({}) is on a cycle of down_revision links",
+            revisions[stuck].id, revisions[stuck].path
+        )));
+    }
+    Ok(order)
+}
+
+/// Propagates branch labels from each labelled revision to its descendants.
+fn assign_branches(
+    revisions: &[Revision],
+    parents: &[Vec<usize>],
+    order: &[usize],
+) -> Result<Vec<Option<Branch>>, TreeError> {
+    let mut branches: Vec<Option<Branch>> = vec![None; revisions.len()];
+    for &position in order {
+        let revision = &revisions[position];
+        let mut branch = None;
+        let inherited = parents[position].iter().filter_map(|&parent| branches[parent]);
+        let declared = revision.branch_labels.iter().map(|label| {
+            Branch::from_label(label).ok_or_else(|| {
+                graph_error(format!(
+                    "{}: unknown branch label '{label}' (strata's branches are 'expand' and 'contract')",
+                    revision.path
+                ))
+            })
+        });
+        for candidate in declared.collect::<Result<Vec<_>, _>>()?.into_iter().chain(inherited) {
+            match branch {
+                Some(existing) if existing != candidate => {
+                    return Err(graph_error(format!(
+                        "{}: revision '{}' would belong to both the expand and the contract branch",
+                        revision.path, revision.id
+                    )))
+                }
+                _ => branch = Some(candidate),
+            }
+        }
+        if let (Some(folder), Some(actual)) = (revision.folder_branch, branch.or(Some(Branch::Expand))) {
+            if folder != actual {
+                return Err(graph_error(format!(
+                    "{}: revision '{}' sits in a {folder} folder but belongs to the {actual} branch",
+                    revision.path, revision.id
+                )));
+            }
+        }
+        branches[position] = branch;
+    }
+    Ok(branches)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn revision(id: &str, down: &[&str], labels: &[&str]) -> Revision {
+        Revision {
+            id: id.into(),
+            down_revisions: down.iter().map(|s| s.to_string()).collect(),
+            branch_labels: labels.iter().map(|s| s.to_string()).collect(),
+            depends_on: Vec::new(),
+            message: String::new(),
+            path: format!("tree/{id}"),
+            folder_branch: None,
+            sql: MigrationSql::default(),
+        }
+    }
+
+    fn keystone_like() -> Vec<Revision> {
+        vec![
+            revision("base", &[], &[]),
+            revision("e1", &["base"], &["expand"]),
+            revision("e2", &["e1"], &[]),
+            revision("c1", &["base"], &["contract"]),
+            revision("c2", &["c1"], &[]),
+        ]
+    }
+
+    fn error(revisions: Vec<Revision>) -> String {
+        RevisionGraph::new(revisions).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn heads_are_classified_by_branch() {
+        let graph = RevisionGraph::new(keystone_like()).unwrap();
+        assert_eq!(graph.head(Branch::Expand).unwrap().id, "e2");
+        assert_eq!(graph.head(Branch::Contract).unwrap().id, "c2");
+        assert_eq!(graph.base().id, "base");
+        assert_eq!(graph.branch_of("base"), Some(Branch::Expand));
+        assert_eq!(graph.branch_of("c2"), Some(Branch::Contract));
+        let ids: Vec<&str> = graph.ancestors_inclusive("c2").iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, vec!["base", "c1", "c2"]);
+    }
+
+    #[test]
+    fn a_lone_base_is_the_expand_head() {
+        let graph = RevisionGraph::new(vec![revision("only", &[], &[])]).unwrap();
+        assert_eq!(graph.head(Branch::Expand).unwrap().id, "only");
+        assert!(graph.head(Branch::Contract).is_none());
+    }
+
+    #[test]
+    fn duplicate_ids_name_both_files() {
+        let mut revisions = keystone_like();
+        let mut twin = revision("e1", &["base"], &[]);
+        twin.path = "tree/other".into();
+        revisions.push(twin);
+        let message = error(revisions);
+        assert!(message.contains("defined twice: tree/e1 and tree/other"), "{message}");
+    }
+
+    #[test]
+    fn missing_parent_is_named() {
+        let mut revisions = keystone_like();
+        revisions.push(revision("e3", &["nope"], &[]));
+        assert!(error(revisions).contains("tree/e3: down_revision 'nope'"));
+    }
+
+    #[test]
+    fn cycles_are_found() {
+        let mut revisions = keystone_like();
+        revisions.push(revision("x", &["y"], &[]));
+        revisions.push(revision("y", &["x"], &[]));
+        assert!(error(revisions).contains("on a cycle"));
+    }
+
+    #[test]
+    fn two_heads_on_one_branch_are_refused() {
+        let mut revisions = keystone_like();
+        revisions.push(revision("e3", &["e1"], &[]));
+        let message = error(revisions);
+        assert!(message.contains("expand branch has two heads"), "{message}");
+    }
+
+    #[test]
+    fn inconsistent_labels_are_refused() {
+        let mut revisions = keystone_like();
+        revisions.push(revision("bad", &["c2"], &["expand"]));
+        assert!(error(revisions).contains("both the expand and the contract branch"));
+        let mut revisions = keystone_like();
+        revisions[1].branch_labels = vec!["data_migration".into()];
+        assert!(error(revisions).contains("unknown branch label 'data_migration'"));
+    }
+
+    #[test]
+    fn two_bases_are_refused() {
+        let mut revisions = keystone_like();
+        revisions.push(revision("base2", &[], &[]));
+        assert!(error(revisions).contains("more than one base revision"));
+    }
+}

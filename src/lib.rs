@@ -1,0 +1,40 @@
+//! strata: a database sync manager in the style of `keystone-manage db_sync`.
+//!
+//! A service's schema is managed in three layers, oldest first:
+//!
+//! 1. **legacy** integer-numbered migrations in sqlalchemy-migrate style repositories,
+//!    tracked in `migrate_version` ([`tree::legacy`]);
+//! 2. the **base** revision of an alembic-style graph, *stamped* on a legacy database
+//!    (recorded without running) because its schema already equals the base;
+//! 3. the **expand** and **contract** branches of that graph, tracked in `alembic_version`
+//!    with one row per branch head ([`graph`]).
+//!
+//! The crate is layered so that each part can be read alone: [`tree`] loads migration trees
+//! (embedded at build time, or from directories), [`graph`] validates the revision graph,
+//! [`plan`] decides what to do from a [`state::DatabaseState`] without any I/O, [`executor`]
+//! runs a plan on a [`backend::Backend`], and [`manager`] ties one command together.
+//!
+//! ```no_run
+//! use strata::{manager, plan::Target, tree::MigrationTrees, url::DatabaseUrl};
+//!
+//! let trees = MigrationTrees::embedded()?;
+//! let url = DatabaseUrl::parse("sqlite:///keystone.db")?;
+//! let report = manager::sync(&url, &trees, Target::Full)?;
+//! println!("applied {} revisions", report.revisions.len());
+//! # Ok::<(), strata::Error>(())
+//! ```
+#![warn(missing_docs)]
+
+pub mod backend;
+pub mod config;
+pub mod error;
+pub mod executor;
+pub mod graph;
+pub mod manager;
+pub mod plan;
+pub mod sql;
+pub mod state;
+pub mod tree;
+pub mod url;
+
+pub use error::{Error, Result};

@@ -1,0 +1,381 @@
+//! The planner: a pure function from (trees, database state, request) to a plan, a check
+//! outcome or a version. No I/O happens here, so every database state of the specification
+//! is unit-tested without a database.
+//!
+//! Rules, in the order they apply (keystone's, plus strata's refusals of states keystone
+//! would run into blindly):
+//! 1. The rows of `alembic_version` must name known revisions, one per branch, and the
+//!    contract branch may not be recorded without the expand branch.
+//! 2. `--contract` needs the code's expand head in `alembic_version` (checked before the
+//!    legacy transition, so a legacy database is refused too).
+//! 3. With no alembic rows and a `migrate_version` row for the controlling (expand)
+//!    repository, the database is under legacy control: every remaining legacy version of
+//!    every repository runs, whatever the target, then the base revision is stamped.
+//! 4. With no version rows at all, an empty database gets the base revision for real; a
+//!    database that holds tables is refused.
+//! 5. Then each requested branch is brought to its head, expand before contract.
+
+use std::collections::HashSet;
+
+use thiserror::Error;
+
+use crate::graph::{Branch, Revision};
+use crate::state::DatabaseState;
+use crate::tree::{LegacyRepository, LegacyVersion, MigrationTrees};
+
+/// What `db_sync` was asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// No flag: legacy, stamp, expand head, contract head (no order validation).
+    Full,
+    /// `--expand`: legacy, stamp, expand head.
+    Expand,
+    /// `--contract`: refused unless the expand head is recorded; then the contract head.
+    Contract,
+}
+
+impl Target {
+    fn branches(self) -> &'static [Branch] {
+        match self {
+            Target::Full => &Branch::ALL,
+            Target::Expand => &[Branch::Expand],
+            Target::Contract => &[Branch::Contract],
+        }
+    }
+}
+
+/// A database state or request strata refuses, before anything changes.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PlanError {
+    /// keystone's ordering error, word for word except for the documentation pointer.
+    #[error("You are attempting to upgrade contract ahead of expand. Please refer to the strata documentation (README.md, section \"Rolling upgrades\") to see the proper steps for rolling upgrades.")]
+    ContractBeforeExpand,
+    /// `alembic_version` names a revision the trees do not have.
+    #[error("alembic_version holds revision '{0}', which this release does not know: the database is probably newer than this release (migrated by a newer strata-manage or keystone-manage); use that release or a newer one")]
+    UnknownRevision(String),
+    /// Two rows for one branch.
+    #[error("alembic_version holds two rows for the {branch} branch ('{first}' and '{second}'), but only one per branch is possible: check which revision the schema matches and delete the other row")]
+    DuplicateBranchRows {
+        /// The branch.
+        branch: Branch,
+        /// One row.
+        first: String,
+        /// The other.
+        second: String,
+    },
+    /// A contract row without any expand row.
+    #[error("alembic_version records contract revision '{0}' but no expand revision: the contract branch was applied ahead of expand, which neither strata nor keystone-manage does; restore the database from a backup or repair alembic_version by hand")]
+    ContractAheadOfExpand(String),
+    /// A legacy version too old for the first legacy migration this release has.
+    #[error("migrate_version says {repository_id} is at legacy version {version}, but this release upgrades legacy databases only from version {minimum} on (keystone: Ussuri or newer); first run db_sync with a keystone release from Ussuri (17.0.0) to Xena (20.0.0), then run strata-manage db_sync again")]
+    LegacyTooOld {
+        /// The repository.
+        repository_id: String,
+        /// Its version.
+        version: i64,
+        /// The lowest version this release can upgrade.
+        minimum: i64,
+    },
+    /// A legacy version beyond the last legacy migration this release has.
+    #[error("migrate_version says {repository_id} is at legacy version {version}, newer than {latest}, the last legacy version this release knows: the database is newer than this release")]
+    LegacyTooNew {
+        /// The repository.
+        repository_id: String,
+        /// Its version.
+        version: i64,
+        /// The last version this release has.
+        latest: i64,
+    },
+    /// The controlling repository has a row, another repository has none.
+    #[error("migrate_version has a row for {controlling} but none for {missing}: the legacy version rows are incomplete; restore them from a backup (all three repositories are recorded together)")]
+    LegacyRowMissing {
+        /// The controlling repository id.
+        controlling: String,
+        /// The repository id without a row.
+        missing: String,
+    },
+    /// `migrate_version` rows exist, but none for a repository this release knows.
+    #[error("migrate_version holds only repository ids this release does not know ({found}); expected a row for {expected}: this is not a database of this service, or it predates its legacy repositories")]
+    UnknownLegacyRepositories {
+        /// The ids found, comma-separated.
+        found: String,
+        /// The controlling id expected.
+        expected: String,
+    },
+    /// Tables but no version table at all.
+    #[error("the database holds {count} table(s) (such as '{example}') but is under no version control (no alembic_version or migrate_version rows): strata will not guess its schema; use an empty database, or restore the version tables from a backup")]
+    UnversionedNonEmpty {
+        /// Number of tables.
+        count: usize,
+        /// One of them.
+        example: String,
+    },
+}
+
+/// One legacy version to apply.
+#[derive(Debug, Clone)]
+pub struct LegacyStep<'t> {
+    /// The repository.
+    pub repository: &'t LegacyRepository,
+    /// The version to apply.
+    pub version: &'t LegacyVersion,
+    /// The version the row is at before this step.
+    pub from: i64,
+}
+
+/// How `alembic_version` changes after a revision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowChange {
+    /// First revision of a branch whose parent row was already replaced: a new row.
+    Insert,
+    /// The usual case: the parent's row becomes this revision's.
+    Update {
+        /// The parent row replaced.
+        from: String,
+        /// Further parent rows removed (merge revisions).
+        delete: Vec<String>,
+    },
+}
+
+/// One alembic revision to apply.
+#[derive(Debug, Clone)]
+pub struct RevisionStep<'t> {
+    /// The revision.
+    pub revision: &'t Revision,
+    /// Its version-row bookkeeping.
+    pub row: RowChange,
+}
+
+/// Everything a `db_sync` run will do, in order.
+#[derive(Debug, Clone, Default)]
+pub struct Plan<'t> {
+    /// Legacy versions, repository by repository.
+    pub legacy: Vec<LegacyStep<'t>>,
+    /// The base revision to record without running it (legacy transition).
+    pub stamp: Option<&'t Revision>,
+    /// Whether `alembic_version` has to be created first.
+    pub create_version_table: bool,
+    /// Alembic revisions, expand branch before contract branch.
+    pub revisions: Vec<RevisionStep<'t>>,
+}
+
+impl Plan<'_> {
+    /// True when the database is already where the request wants it.
+    pub fn is_empty(&self) -> bool {
+        self.legacy.is_empty() && self.stamp.is_none() && self.revisions.is_empty()
+    }
+}
+
+/// The result of `db_sync --check`, with keystone's exit statuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckOutcome {
+    /// Both branches at the code's heads (exit 0).
+    UpToDate,
+    /// Empty or unversioned database: run `db_sync --expand` (exit 2).
+    NotUnderVersionControl,
+    /// Still under legacy control: run `db_sync --expand` (exit 2).
+    LegacyControlled,
+    /// Expand branch behind the code (exit 2).
+    ExpandPending,
+    /// Expand done, contract behind (exit 4).
+    ContractPending,
+}
+
+impl CheckOutcome {
+    /// keystone's exit status for this outcome.
+    pub fn exit_status(self) -> u8 {
+        match self {
+            CheckOutcome::UpToDate => 0,
+            CheckOutcome::ContractPending => 4,
+            _ => 2,
+        }
+    }
+}
+
+/// `db_sync --check`'s findings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckReport {
+    /// What to do next.
+    pub outcome: CheckOutcome,
+    /// The database's expand revision.
+    pub expand: Option<String>,
+    /// The database's contract revision.
+    pub contract: Option<String>,
+    /// The code's expand head.
+    pub expand_head: Option<String>,
+    /// The code's contract head.
+    pub contract_head: Option<String>,
+}
+
+/// What `db_version` reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DbVersion {
+    /// The expand branch's revision.
+    Revision(String),
+    /// A database still under legacy control: the controlling repository's version.
+    Legacy(i64),
+    /// Nothing recorded.
+    None,
+}
+
+/// The database's current revision per branch, validated against the graph.
+#[derive(Debug, Default)]
+struct CurrentHeads {
+    expand: Option<String>,
+    contract: Option<String>,
+}
+
+fn current_heads(trees: &MigrationTrees, state: &DatabaseState) -> Result<CurrentHeads, PlanError> {
+    let mut heads = CurrentHeads::default();
+    for row in state.alembic_rows() {
+        let branch = trees.graph.branch_of(row).ok_or_else(|| PlanError::UnknownRevision(row.clone()))?;
+        let slot = match branch {
+            Branch::Expand => &mut heads.expand,
+            Branch::Contract => &mut heads.contract,
+        };
+        if let Some(first) = slot.replace(row.clone()) {
+            return Err(PlanError::DuplicateBranchRows { branch, first, second: row.clone() });
+        }
+    }
+    if let (None, Some(contract)) = (&heads.expand, &heads.contract) {
+        return Err(PlanError::ContractAheadOfExpand(contract.clone()));
+    }
+    Ok(heads)
+}
+
+/// How the database is versioned, once the alembic rows are known to be empty.
+enum Unversioned<'t> {
+    /// Under legacy control, with the steps that remain.
+    Legacy(Vec<LegacyStep<'t>>),
+    /// Nothing at all: an empty database.
+    Empty,
+}
+
+fn unversioned<'t>(trees: &'t MigrationTrees, state: &DatabaseState) -> Result<Unversioned<'t>, PlanError> {
+    let legacy_rows = state.legacy_versions.as_deref().unwrap_or_default();
+    let controlling = trees.legacy.controlling();
+    let controlled = controlling.is_some_and(|repository| state.legacy_row(&repository.repository_id).is_some());
+    if !controlled {
+        if !legacy_rows.is_empty() {
+            let found: Vec<&str> = legacy_rows.iter().map(|row| row.repository_id.as_str()).collect();
+            return Err(PlanError::UnknownLegacyRepositories {
+                found: found.join(", "),
+                expected: controlling.map_or_else(|| "none (this service has no legacy repositories)".into(), |r| r.repository_id.clone()),
+            });
+        }
+        if let Some(example) = state.tables.first() {
+            return Err(PlanError::UnversionedNonEmpty { count: state.tables.len(), example: example.clone() });
+        }
+        return Ok(Unversioned::Empty);
+    }
+    let mut steps = Vec::new();
+    for repository in &trees.legacy.repositories {
+        let controlling_id = &trees.legacy.repositories[0].repository_id;
+        let row = state.legacy_row(&repository.repository_id).ok_or_else(|| PlanError::LegacyRowMissing {
+            controlling: controlling_id.clone(),
+            missing: repository.repository_id.clone(),
+        })?;
+        // sqlalchemy-migrate writes the version when it puts a repository under control;
+        // a NULL is as unusable as a version below the first script.
+        let version = row.version.unwrap_or(i64::MIN);
+        if version < repository.initial_version() {
+            return Err(PlanError::LegacyTooOld {
+                repository_id: repository.repository_id.clone(),
+                version: row.version.unwrap_or(0),
+                minimum: repository.initial_version(),
+            });
+        }
+        if version > repository.latest_version() {
+            return Err(PlanError::LegacyTooNew {
+                repository_id: repository.repository_id.clone(),
+                version,
+                latest: repository.latest_version(),
+            });
+        }
+        for step in repository.versions.iter().filter(|step| step.number > version) {
+            steps.push(LegacyStep { repository, version: step, from: step.number - 1 });
+        }
+    }
+    Ok(Unversioned::Legacy(steps))
+}
+
+/// Plans a `db_sync`.
+pub fn plan_sync<'t>(trees: &'t MigrationTrees, state: &DatabaseState, target: Target) -> Result<Plan<'t>, PlanError> {
+    let heads = current_heads(trees, state)?;
+    if target == Target::Contract {
+        let expand_head = trees.graph.head(Branch::Expand).map(|revision| &revision.id);
+        if expand_head.is_some() && heads.expand.as_ref() != expand_head {
+            return Err(PlanError::ContractBeforeExpand);
+        }
+    }
+    let mut plan = Plan::default();
+    let mut rows: Vec<String> = state.alembic_rows().to_vec();
+    if rows.is_empty() {
+        if let Unversioned::Legacy(steps) = unversioned(trees, state)? {
+            plan.legacy = steps;
+            plan.stamp = Some(trees.graph.base());
+            rows.push(trees.graph.base().id.clone());
+        }
+    }
+    let mut applied: HashSet<&str> = HashSet::new();
+    for row in &rows {
+        applied.extend(trees.graph.ancestors_inclusive(row).into_iter().map(|revision| revision.id.as_str()));
+    }
+    for &branch in target.branches() {
+        let Some(head) = trees.graph.head(branch) else { continue };
+        for revision in trees.graph.ancestors_inclusive(&head.id) {
+            if !applied.insert(revision.id.as_str()) {
+                continue;
+            }
+            let mut parents = revision.down_revisions.iter().filter(|parent| rows.contains(parent)).cloned();
+            let row = match parents.next() {
+                None => RowChange::Insert,
+                Some(from) => RowChange::Update { from, delete: parents.collect() },
+            };
+            rows.retain(|row| !revision.down_revisions.contains(row));
+            rows.push(revision.id.clone());
+            plan.revisions.push(RevisionStep { revision, row });
+        }
+    }
+    plan.create_version_table = state.alembic_versions.is_none() && (plan.stamp.is_some() || !plan.revisions.is_empty());
+    Ok(plan)
+}
+
+/// `db_sync --check`: compares the database with the code's heads (keystone's fixed
+/// behaviour, not the Zed bug that compared the database with itself).
+pub fn check(trees: &MigrationTrees, state: &DatabaseState) -> Result<CheckReport, PlanError> {
+    let heads = current_heads(trees, state)?;
+    let expand_head = trees.graph.head(Branch::Expand).map(|revision| revision.id.clone());
+    let contract_head = trees.graph.head(Branch::Contract).map(|revision| revision.id.clone());
+    let outcome = if state.alembic_rows().is_empty() {
+        match unversioned(trees, state)? {
+            Unversioned::Legacy(_) => CheckOutcome::LegacyControlled,
+            Unversioned::Empty => CheckOutcome::NotUnderVersionControl,
+        }
+    } else if heads.expand != expand_head {
+        CheckOutcome::ExpandPending
+    } else if heads.contract != contract_head {
+        CheckOutcome::ContractPending
+    } else {
+        CheckOutcome::UpToDate
+    };
+    Ok(CheckReport { outcome, expand: heads.expand, contract: heads.contract, expand_head, contract_head })
+}
+
+/// `db_version`: the expand branch's revision, the legacy version, or nothing.
+pub fn db_version(trees: &MigrationTrees, state: &DatabaseState) -> Result<DbVersion, PlanError> {
+    let heads = current_heads(trees, state)?;
+    if let Some(expand) = heads.expand {
+        return Ok(DbVersion::Revision(expand));
+    }
+    let legacy = trees
+        .legacy
+        .controlling()
+        .and_then(|repository| state.legacy_row(&repository.repository_id))
+        .and_then(|row| row.version);
+    Ok(legacy.map_or(DbVersion::None, DbVersion::Legacy))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,175 @@
+//! Splitting a migration file into statements.
+//!
+//! Statements are executed one at a time so that each can be logged, timed and named in an
+//! error, and so that MySQL (where every DDL statement commits on its own) can record its
+//! progress. A `;` ends a statement unless it sits in a quoted string or identifier, a
+//! comment, or a PostgreSQL dollar-quoted body. Comments *between* statements are dropped;
+//! the text of a statement is kept byte for byte, because SQLite stores the text of every
+//! `CREATE` statement in `sqlite_master` and keystone's schema is compared on that text.
+
+use thiserror::Error;
+
+/// A file that cannot be split.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum SplitError {
+    /// A quote, comment or dollar body opened at `line` is never closed.
+    #[error("{what} opened on line {line} is never closed")]
+    Unterminated {
+        /// What was left open.
+        what: &'static str,
+        /// 1-based line of the opening.
+        line: usize,
+    },
+}
+
+/// Splits SQL text into statements, without the terminating `;`. Text after the last `;`
+/// that is not only whitespace and comments is a statement too.
+pub fn split_statements(sql: &str) -> Result<Vec<&str>, SplitError> {
+    let bytes = sql.as_bytes();
+    let mut statements = Vec::new();
+    let mut start: Option<usize> = None;
+    let mut i = 0;
+    while i < bytes.len() {
+        let byte = bytes[i];
+        match byte {
+            b'-' if bytes.get(i + 1) == Some(&b'-') => {
+                i = sql[i..].find('\n').map_or(bytes.len(), |offset| i + offset + 1);
+                continue;
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                let end = sql[i + 2..].find("*/").ok_or(SplitError::Unterminated {
+                    what: "comment",
+                    line: line_of(sql, i),
+                })?;
+                i += 2 + end + 2;
+                continue;
+            }
+            b';' => {
+                if let Some(begin) = start.take() {
+                    statements.push(sql[begin..i].trim_end());
+                }
+                i += 1;
+                continue;
+            }
+            _ if byte.is_ascii_whitespace() => {
+                i += 1;
+                continue;
+            }
+            _ => {}
+        }
+        start.get_or_insert(i);
+        i = match byte {
+            b'\'' | b'"' | b'`' => skip_quoted(sql, i)?,
+            b'$' => skip_dollar_quoted(sql, i)?,
+            _ => i + 1,
+        };
+    }
+    if let Some(begin) = start {
+        statements.push(sql[begin..].trim_end());
+    }
+    Ok(statements)
+}
+
+/// Skips a quoted string or identifier starting at `open`; a doubled quote is an escaped one
+/// (SQL standard), and in single-quoted strings a backslash escapes the next byte (MySQL).
+fn skip_quoted(sql: &str, open: usize) -> Result<usize, SplitError> {
+    let bytes = sql.as_bytes();
+    let quote = bytes[open];
+    let mut i = open + 1;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' && quote == b'\'' {
+            i += 2;
+            continue;
+        }
+        if bytes[i] == quote {
+            if bytes.get(i + 1) == Some(&quote) {
+                i += 2;
+                continue;
+            }
+            return Ok(i + 1);
+        }
+        i += 1;
+    }
+    let what = match quote {
+        b'\'' => "string",
+        _ => "quoted identifier",
+    };
+    Err(SplitError::Unterminated { what, line: line_of(sql, open) })
+}
+
+/// Skips a PostgreSQL dollar-quoted body (`$$...$$` or `$tag$...$tag$`) starting at `open`.
+/// A `$` that does not open such a body (a `$1` parameter, say) is an ordinary byte.
+fn skip_dollar_quoted(sql: &str, open: usize) -> Result<usize, SplitError> {
+    let rest = &sql[open + 1..];
+    let tag_len = rest
+        .bytes()
+        .take_while(|byte| byte.is_ascii_alphanumeric() || *byte == b'_')
+        .count();
+    let tag_is_valid = !rest.as_bytes().first().is_some_and(u8::is_ascii_digit);
+    if !tag_is_valid || rest.as_bytes().get(tag_len) != Some(&b'$') {
+        return Ok(open + 1);
+    }
+    let delimiter = &sql[open..open + tag_len + 2];
+    let body_start = open + delimiter.len();
+    match sql[body_start..].find(delimiter) {
+        Some(offset) => Ok(body_start + offset + delimiter.len()),
+        None => Err(SplitError::Unterminated { what: "dollar-quoted body", line: line_of(sql, open) }),
+    }
+}
+
+fn line_of(sql: &str, offset: usize) -> usize {
+    sql[..offset].bytes().filter(|byte| *byte == b'\n').count() + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_statement_text_verbatim_and_drops_comments_between() {
+        let sql = "-- leading comment\nCREATE TABLE t (\n\tid INTEGER NOT NULL, \n\tPRIMARY KEY (id)\n);\n\n/* block */ CREATE INDEX i ON t (id);\n-- trailing\n";
+        assert_eq!(
+            split_statements(sql).unwrap(),
+            vec![
+                "CREATE TABLE t (\n\tid INTEGER NOT NULL, \n\tPRIMARY KEY (id)\n)",
+                "CREATE INDEX i ON t (id)"
+            ]
+        );
+    }
+
+    #[test]
+    fn semicolons_inside_quotes_comments_and_bodies_do_not_split() {
+        let sql = "INSERT INTO t VALUES ('a;b', 'it''s;', \"x;y\", `z;w`);\n\
+                   CREATE FUNCTION f() RETURNS trigger AS $$ BEGIN RAISE 'x;y'; RETURN NEW; END; $$ LANGUAGE plpgsql;\n\
+                   SELECT $tag$ ; $$ ; $tag$;\nSELECT 1 -- a ; comment\n;";
+        let statements = split_statements(sql).unwrap();
+        assert_eq!(statements.len(), 4, "{statements:#?}");
+        assert!(statements[1].ends_with("LANGUAGE plpgsql"));
+        assert_eq!(statements[2], "SELECT $tag$ ; $$ ; $tag$");
+        assert_eq!(statements[3], "SELECT 1 -- a ; comment");
+    }
+
+    #[test]
+    fn comment_only_file_has_no_statements() {
+        assert!(split_statements("-- nothing to do\n\n").unwrap().is_empty());
+        assert!(split_statements("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn unterminated_constructs_are_reported_with_their_line() {
+        assert_eq!(
+            split_statements("SELECT 1;\nSELECT 'oops;\n").unwrap_err(),
+            SplitError::Unterminated { what: "string", line: 2 }
+        );
+        assert_eq!(
+            split_statements("/* never closed").unwrap_err(),
+            SplitError::Unterminated { what: "comment", line: 1 }
+        );
+        assert!(split_statements("SELECT $$ body").is_err());
+    }
+
+    #[test]
+    fn positional_parameters_are_not_dollar_quotes() {
+        assert_eq!(split_statements("SELECT $1; SELECT 2").unwrap(), vec!["SELECT $1", "SELECT 2"]);
+    }
+}

@@ -1,0 +1,369 @@
+//! SQLAlchemy-style database URLs:
+//! `dialect[+driver]://[user[:password]@]host[:port]/dbname[?params]`.
+//!
+//! keystone.conf files carry such URLs, so strata accepts them unchanged: the `+driver` part
+//! (`+pymysql`, `+psycopg2`) is ignored, user and password are percent-decoded, and SQLite
+//! paths follow SQLAlchemy (`sqlite:///relative.db`, `sqlite:////absolute.db`). The password
+//! never leaves this module in clear text except towards the database driver: `Display`
+//! shows it as `***`.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use percent_encoding::percent_decode_str;
+use thiserror::Error;
+
+/// The database engines strata can migrate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Dialect {
+    /// SQLite, the embedded default.
+    Sqlite,
+    /// PostgreSQL.
+    Postgresql,
+    /// MySQL or MariaDB.
+    Mysql,
+}
+
+impl Dialect {
+    /// Every dialect, in the order the SQL file suffixes are documented.
+    pub const ALL: [Dialect; 3] = [Dialect::Sqlite, Dialect::Postgresql, Dialect::Mysql];
+
+    /// The canonical name, also the suffix of per-backend SQL files (`up.<name>.sql`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "sqlite",
+            Dialect::Postgresql => "postgresql",
+            Dialect::Mysql => "mysql",
+        }
+    }
+
+    fn from_scheme(scheme: &str) -> Option<Dialect> {
+        match scheme {
+            "sqlite" => Some(Dialect::Sqlite),
+            "postgresql" | "postgres" => Some(Dialect::Postgresql),
+            "mysql" | "mariadb" => Some(Dialect::Mysql),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Dialect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A URL that could not be understood. The offending URL is shown with its password hidden.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UrlError {
+    /// No `://` separator.
+    #[error("database URL '{url}' is not of the form dialect://[user[:password]@]host[:port]/dbname; check [database] connection, --database-url or STRATA_DATABASE_URL")]
+    Malformed {
+        /// The URL, password hidden.
+        url: String,
+    },
+    /// A dialect strata does not support.
+    #[error("unknown database dialect '{dialect}' in '{url}': strata supports sqlite, postgresql (postgres) and mysql (mariadb)")]
+    UnknownDialect {
+        /// The dialect as written.
+        dialect: String,
+        /// The URL, password hidden.
+        url: String,
+    },
+    /// The port is not a number from 1 to 65535.
+    #[error("invalid port '{port}' in database URL '{url}': give a number from 1 to 65535")]
+    BadPort {
+        /// The port as written.
+        port: String,
+        /// The URL, password hidden.
+        url: String,
+    },
+    /// A server URL without a database name.
+    #[error("database URL '{url}' names no database: add /<dbname> after the host")]
+    MissingDatabase {
+        /// The URL, password hidden.
+        url: String,
+    },
+    /// `sqlite://` with no path: an in-memory database would be lost on exit.
+    #[error("database URL '{url}' names no SQLite file: use sqlite:///relative.db or sqlite:////absolute/path.db")]
+    MissingSqlitePath {
+        /// The URL as written.
+        url: String,
+    },
+    /// Percent-encoding that does not decode to UTF-8.
+    #[error("database URL '{url}' has percent-encoding that is not valid UTF-8")]
+    BadEncoding {
+        /// The URL, password hidden.
+        url: String,
+    },
+}
+
+/// A parsed database URL.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl {
+    /// Which engine the URL names.
+    pub dialect: Dialect,
+    /// What follows the dialect.
+    pub target: Target,
+    /// Query parameters, decoded, in order.
+    pub params: Vec<(String, String)>,
+}
+
+/// Where the database is.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A SQLite database file (relative paths are relative to the working directory).
+    File(PathBuf),
+    /// A database on a server.
+    Server(ServerAddress),
+}
+
+/// A database on a PostgreSQL or MySQL server.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ServerAddress {
+    /// User name, decoded.
+    pub user: Option<String>,
+    /// Password, decoded. Never printed.
+    pub password: Option<String>,
+    /// Host name or address (IPv6 without brackets); `None` for the driver's default socket.
+    pub host: Option<String>,
+    /// TCP port.
+    pub port: Option<u16>,
+    /// Database name.
+    pub database: String,
+}
+
+impl DatabaseUrl {
+    /// Parses a SQLAlchemy-style URL.
+    pub fn parse(raw: &str) -> Result<DatabaseUrl, UrlError> {
+        let raw = raw.trim();
+        let shown = redact(raw);
+        let (scheme, rest) = raw
+            .split_once("://")
+            .ok_or_else(|| UrlError::Malformed { url: shown.clone() })?;
+        let dialect_name = scheme.split('+').next().unwrap_or_default().to_ascii_lowercase();
+        let dialect =
+            Dialect::from_scheme(&dialect_name).ok_or_else(|| UrlError::UnknownDialect {
+                dialect: dialect_name.clone(),
+                url: shown.clone(),
+            })?;
+        let (location, query) = match rest.split_once('?') {
+            Some((location, query)) => (location, Some(query)),
+            None => (rest, None),
+        };
+        let params = parse_query(query, &shown)?;
+        let target = if dialect == Dialect::Sqlite {
+            // SQLAlchemy: everything after "sqlite:///" is the path, so a fourth slash makes it
+            // absolute.
+            let path = location.strip_prefix('/').unwrap_or(location);
+            if path.is_empty() {
+                return Err(UrlError::MissingSqlitePath { url: shown });
+            }
+            Target::File(PathBuf::from(decode(path, &shown)?))
+        } else {
+            Target::Server(parse_server(location, &shown)?)
+        };
+        Ok(DatabaseUrl { dialect, target, params })
+    }
+
+    /// The value of a query parameter.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
+    }
+}
+
+fn parse_server(location: &str, shown: &str) -> Result<ServerAddress, UrlError> {
+    let (authority, database) = location.split_once('/').unwrap_or((location, ""));
+    if database.is_empty() {
+        return Err(UrlError::MissingDatabase { url: shown.to_owned() });
+    }
+    // The password may itself contain '@' when not percent-encoded: the host starts after
+    // the last one, as in SQLAlchemy.
+    let (credentials, host_port) = match authority.rsplit_once('@') {
+        Some((credentials, host_port)) => (Some(credentials), host_port),
+        None => (None, authority),
+    };
+    let (user, password) = match credentials {
+        None => (None, None),
+        Some(credentials) => match credentials.split_once(':') {
+            Some((user, password)) => (Some(decode(user, shown)?), Some(decode(password, shown)?)),
+            None => (Some(decode(credentials, shown)?), None),
+        },
+    };
+    let (host, port) = split_host_port(host_port, shown)?;
+    Ok(ServerAddress {
+        user: user.filter(|user| !user.is_empty()),
+        password,
+        host,
+        port,
+        database: decode(database, shown)?,
+    })
+}
+
+fn split_host_port(host_port: &str, shown: &str) -> Result<(Option<String>, Option<u16>), UrlError> {
+    let (host, port) = if let Some(bracketed) = host_port.strip_prefix('[') {
+        // IPv6 literal: [::1]:5432
+        let (host, after) = bracketed
+            .split_once(']')
+            .ok_or_else(|| UrlError::Malformed { url: shown.to_owned() })?;
+        (host, after.strip_prefix(':'))
+    } else {
+        match host_port.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (host_port, None),
+        }
+    };
+    let port = match port {
+        None => None,
+        Some(port) => match port.parse::<u16>() {
+            Ok(number) if number > 0 => Some(number),
+            _ => {
+                return Err(UrlError::BadPort { port: port.to_owned(), url: shown.to_owned() })
+            }
+        },
+    };
+    let host = (!host.is_empty()).then(|| host.to_owned());
+    Ok((host, port))
+}
+
+fn parse_query(query: Option<&str>, shown: &str) -> Result<Vec<(String, String)>, UrlError> {
+    let Some(query) = query else { return Ok(Vec::new()) };
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            Ok((decode(key, shown)?, decode(&value.replace('+', " "), shown)?))
+        })
+        .collect()
+}
+
+fn decode(text: &str, shown: &str) -> Result<String, UrlError> {
+    percent_decode_str(text)
+        .decode_utf8()
+        .map(|decoded| decoded.into_owned())
+        .map_err(|_| UrlError::BadEncoding { url: shown.to_owned() })
+}
+
+/// Hides the password of a URL that may not even parse, for error messages.
+pub fn redact(raw: &str) -> String {
+    let Some((scheme, rest)) = raw.split_once("://") else { return raw.to_owned() };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((credentials, host)) => match credentials.split_once(':') {
+            Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => raw.to_owned(),
+        },
+        None => raw.to_owned(),
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    /// The URL with the password shown as `***`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.target {
+            Target::File(path) => write!(f, "sqlite:///{}", path.display())?,
+            Target::Server(server) => {
+                write!(f, "{}://", self.dialect)?;
+                if let Some(user) = &server.user {
+                    f.write_str(user)?;
+                    if server.password.is_some() {
+                        f.write_str(":***")?;
+                    }
+                    f.write_str("@")?;
+                }
+                match &server.host {
+                    Some(host) if host.contains(':') => write!(f, "[{host}]")?,
+                    Some(host) => f.write_str(host)?,
+                    None => {}
+                }
+                if let Some(port) = server.port {
+                    write!(f, ":{port}")?;
+                }
+                write!(f, "/{}", server.database)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({self})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(url: &DatabaseUrl) -> &ServerAddress {
+        match &url.target {
+            Target::Server(server) => server,
+            Target::File(_) => panic!("expected a server URL"),
+        }
+    }
+
+    #[test]
+    fn sqlite_paths_follow_sqlalchemy() {
+        let relative = DatabaseUrl::parse("sqlite:///keystone.db").unwrap();
+        assert!(relative.target == Target::File("keystone.db".into()));
+        let absolute = DatabaseUrl::parse("sqlite:////var/lib/keystone/keystone.db").unwrap();
+        assert!(absolute.target == Target::File("/var/lib/keystone/keystone.db".into()));
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://").unwrap_err(),
+            UrlError::MissingSqlitePath { url: "sqlite://".into() }
+        );
+    }
+
+    #[test]
+    fn driver_is_ignored_and_credentials_are_decoded() {
+        let url = DatabaseUrl::parse(
+            "mysql+pymysql://keystone:p%40ss%3Aw0rd@db.example.org:3307/keystone?charset=utf8",
+        )
+        .unwrap();
+        assert_eq!(url.dialect, Dialect::Mysql);
+        let server = server(&url);
+        assert_eq!(server.user.as_deref(), Some("keystone"));
+        assert_eq!(server.password.as_deref(), Some("p@ss:w0rd"));
+        assert_eq!(server.host.as_deref(), Some("db.example.org"));
+        assert_eq!(server.port, Some(3307));
+        assert_eq!(server.database, "keystone");
+        assert_eq!(url.param("charset"), Some("utf8"));
+    }
+
+    #[test]
+    fn aliases_and_ipv6() {
+        let url = DatabaseUrl::parse("postgres+psycopg2://u@[::1]:5432/ks").unwrap();
+        assert_eq!(url.dialect, Dialect::Postgresql);
+        assert_eq!(server(&url).host.as_deref(), Some("::1"));
+        assert_eq!(url.to_string(), "postgresql://u@[::1]:5432/ks");
+        assert_eq!(DatabaseUrl::parse("mariadb://r@h/d").unwrap().dialect, Dialect::Mysql);
+    }
+
+    #[test]
+    fn password_is_never_displayed() {
+        let raw = "postgresql://admin:s3cr%3Dt@host/db";
+        let url = DatabaseUrl::parse(raw).unwrap();
+        assert_eq!(url.to_string(), "postgresql://admin:***@host/db");
+        assert!(!format!("{url:?}").contains("s3cr"));
+        assert_eq!(redact("oracle://u:topsecret@h/d"), "oracle://u:***@h/d");
+        let error = DatabaseUrl::parse("oracle://u:topsecret@h/d").unwrap_err().to_string();
+        assert!(error.contains("unknown database dialect 'oracle'"), "{error}");
+        assert!(!error.contains("topsecret"), "{error}");
+    }
+
+    #[test]
+    fn malformed_urls_are_named() {
+        assert!(matches!(DatabaseUrl::parse("keystone.db"), Err(UrlError::Malformed { .. })));
+        let error = DatabaseUrl::parse("mysql://u:pw@h:port/db").unwrap_err();
+        assert!(matches!(error, UrlError::BadPort { ref port, .. } if port == "port"));
+        assert!(!error.to_string().contains(":pw@"));
+        assert!(matches!(
+            DatabaseUrl::parse("postgresql://u@h:5432"),
+            Err(UrlError::MissingDatabase { .. })
+        ));
+    }
+}
