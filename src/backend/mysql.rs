@@ -63,8 +63,9 @@ fn client_url(url: &DatabaseUrl) -> String {
     if let Some(port) = server.port {
         out.push_str(&format!(":{port}"));
     }
+    // diesel decodes user and password but takes the database name as written.
     out.push('/');
-    out.push_str(&encode(&server.database));
+    out.push_str(&server.database);
     let passed: Vec<String> = url
         .params
         .iter()
