@@ -1,0 +1,15 @@
+//! strata's integration tests: one binary (see Cargo.toml), each module a theme. Every
+//! test drives the real `strata-manage` binary against a database of its own; `dbtest!`
+//! tests run once per backend.
+
+#[macro_use]
+mod support;
+
+/// Command line: help, usage errors, where the URL comes from, logging.
+mod cli;
+/// Fresh, phased and repeated `db_sync`, with `--check` and `db_version` at every step.
+mod sync;
+/// Legacy-controlled databases and fast-forward from databases keystone-manage left.
+mod legacy;
+/// Bad input and bad database states: clear errors, exit 1, nothing changed.
+mod bad_input;

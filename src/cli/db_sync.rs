@@ -3,13 +3,12 @@
 use strata::manager;
 use strata::plan::{CheckOutcome, CheckReport, Target};
 
-use super::{print, trees, Cli, Failure, PROGRAM};
+use super::{print, Cli, Failure, PROGRAM};
 
 /// keystone's answer to `--migrate` since the switch to alembic.
 const MIGRATE_NO_OP: &str = "Data migrations are no longer supported with alembic. This is now a no-op.";
 
 #[derive(Debug, clap::Args)]
-#[group(id = "phase", multiple = false)]
 pub struct Args {
     /// Run the expand phase of a rolling upgrade (legacy migrations, stamp, expand branch)
     #[arg(long, group = "phase")]
@@ -46,7 +45,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, Failure> {
         Some(Target::Full)
     };
     let url = cli.database_url()?;
-    let trees = trees()?;
+    let trees = cli.trees()?;
     match target {
         None => {
             let report = manager::check(&url, &trees)?;

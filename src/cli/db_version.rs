@@ -4,11 +4,11 @@
 use strata::manager;
 use strata::plan::DbVersion;
 
-use super::{print, trees, Cli, Failure};
+use super::{print, Cli, Failure};
 
 pub fn run(cli: &Cli) -> Result<u8, Failure> {
     let url = cli.database_url()?;
-    let trees = trees()?;
+    let trees = cli.trees()?;
     let text = match manager::version(&url, &trees)? {
         DbVersion::Revision(revision) => revision,
         DbVersion::Legacy(version) => version.to_string(),

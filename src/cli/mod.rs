@@ -40,6 +40,14 @@ struct Cli {
     #[arg(long = "database-url", value_name = "URL", global = true)]
     database_url: Option<String>,
 
+    /// Use the alembic revision tree in DIR instead of the one built into this binary
+    #[arg(long = "alembic-dir", value_name = "DIR", global = true)]
+    alembic_dir: Option<PathBuf>,
+
+    /// With --alembic-dir: the legacy repositories in DIR (default: none)
+    #[arg(long = "legacy-dir", value_name = "DIR", global = true, requires = "alembic_dir")]
+    legacy_dir: Option<PathBuf>,
+
     /// Debug logging, including every SQL statement
     #[arg(short, long, global = true)]
     debug: bool,
@@ -103,11 +111,16 @@ impl Cli {
         log::debug!("using database {url}");
         Ok(url)
     }
-}
 
-/// keystone's migration trees, as built into this binary.
-fn trees() -> Result<MigrationTrees, Failure> {
-    Ok(MigrationTrees::embedded()?)
+
+    /// The migration trees: keystone's, built into this binary, unless directories are
+    /// given.
+    fn trees(&self) -> Result<MigrationTrees, Failure> {
+        match &self.alembic_dir {
+            Some(alembic) => Ok(MigrationTrees::from_dirs(self.legacy_dir.as_deref(), alembic)?),
+            None => Ok(MigrationTrees::embedded()?),
+        }
+    }
 }
 
 /// Writes requested output to stdout; a closed pipe is not an error worth reporting.
