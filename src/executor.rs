@@ -32,7 +32,9 @@ pub fn execute(backend: &mut dyn Backend, plan: &Plan<'_>) -> Result<SyncReport,
     }
     for step in &plan.legacy {
         run_legacy_step(backend, step)?;
-        report.legacy.push((step.repository.repository_id.clone(), step.version.number));
+        report
+            .legacy
+            .push((step.repository.repository_id.clone(), step.version.number));
     }
     if let Some(base) = plan.stamp {
         log::info!("Running stamp_revision  -> {}", base.id);
@@ -55,19 +57,38 @@ pub fn execute(backend: &mut dyn Backend, plan: &Plan<'_>) -> Result<SyncReport,
 fn run_legacy_step(backend: &mut dyn Backend, step: &LegacyStep<'_>) -> Result<(), DbError> {
     let repository = &step.repository.repository_id;
     let version = step.version.number;
-    log::info!("Running legacy upgrade {repository} {} -> {version} ({})", step.from, step.version.name);
+    log::info!(
+        "Running legacy upgrade {repository} {} -> {version} ({})",
+        step.from,
+        step.version.name
+    );
     let started = Instant::now();
-    let what = format!("legacy migration {repository} {version} ({})", step.version.name);
+    let what = format!(
+        "legacy migration {repository} {version} ({})",
+        step.version.name
+    );
     unit(backend, &what, |backend| {
         run_statements(backend, &what, &step.version.sql)?;
         let matched = backend.update_legacy_row(repository, step.from, version)?;
-        expect_one_row(matched, || format!("migrate_version no longer has {repository} at version {}", step.from))
+        expect_one_row(matched, || {
+            format!(
+                "migrate_version no longer has {repository} at version {}",
+                step.from
+            )
+        })
     })?;
-    log::info!("Finished legacy upgrade {repository} {version} in {}", elapsed(started));
+    log::info!(
+        "Finished legacy upgrade {repository} {version} in {}",
+        elapsed(started)
+    );
     Ok(())
 }
 
-fn run_revision(backend: &mut dyn Backend, step: &RevisionStep<'_>, create_table: bool) -> Result<(), DbError> {
+fn run_revision(
+    backend: &mut dyn Backend,
+    step: &RevisionStep<'_>,
+    create_table: bool,
+) -> Result<(), DbError> {
     let revision = step.revision;
     log::info!(
         "Running upgrade {} -> {}, {}",
@@ -86,7 +107,9 @@ fn run_revision(backend: &mut dyn Backend, step: &RevisionStep<'_>, create_table
             RowChange::Insert => backend.insert_alembic_row(&revision.id),
             RowChange::Update { from, delete } => {
                 let matched = backend.update_alembic_row(from, &revision.id)?;
-                expect_one_row(matched, || format!("alembic_version no longer holds '{from}'"))?;
+                expect_one_row(matched, || {
+                    format!("alembic_version no longer holds '{from}'")
+                })?;
                 for row in delete {
                     backend.delete_alembic_row(row)?;
                 }
@@ -94,7 +117,11 @@ fn run_revision(backend: &mut dyn Backend, step: &RevisionStep<'_>, create_table
             }
         }
     })?;
-    log::info!("Finished upgrade to {} in {}", revision.id, elapsed(started));
+    log::info!(
+        "Finished upgrade to {} in {}",
+        revision.id,
+        elapsed(started)
+    );
     Ok(())
 }
 
@@ -119,7 +146,11 @@ fn unit(
     }
 }
 
-fn run_statements(backend: &mut dyn Backend, what: &str, sql: &MigrationSql) -> Result<(), DbError> {
+fn run_statements(
+    backend: &mut dyn Backend,
+    what: &str,
+    sql: &MigrationSql,
+) -> Result<(), DbError> {
     let statements = sql.statements(backend.dialect());
     let transactional = backend.transactional_ddl();
     for (index, statement) in statements.iter().enumerate() {

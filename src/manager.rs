@@ -11,7 +11,8 @@ use crate::url::DatabaseUrl;
 
 /// Brings the database to the heads `target` asks for.
 pub fn sync(url: &DatabaseUrl, trees: &MigrationTrees, target: Target) -> Result<SyncReport> {
-    let mut backend = backend::connect(url, Access::ReadWrite)?.expect("read-write connections always open");
+    let mut backend =
+        backend::connect(url, Access::ReadWrite)?.expect("read-write connections always open");
     let state = backend.read_state()?;
     log::debug!("database state: {state:?}");
     let plan = plan::plan_sync(trees, &state, target)?;
@@ -31,8 +32,13 @@ pub fn check(url: &DatabaseUrl, trees: &MigrationTrees) -> Result<CheckReport> {
 /// `db_version`: where the database stands. Read-only.
 pub fn version(url: &DatabaseUrl, trees: &MigrationTrees) -> Result<DbVersion> {
     let state = read_state(url)?;
-    if state.alembic_rows().is_empty() && state.legacy_versions.is_none() && !state.tables.is_empty() {
-        log::warn!("the database holds tables but no version table: it is not under version control");
+    if state.alembic_rows().is_empty()
+        && state.legacy_versions.is_none()
+        && !state.tables.is_empty()
+    {
+        log::warn!(
+            "the database holds tables but no version table: it is not under version control"
+        );
     }
     Ok(plan::db_version(trees, &state)?)
 }

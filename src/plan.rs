@@ -229,13 +229,20 @@ struct CurrentHeads {
 fn current_heads(trees: &MigrationTrees, state: &DatabaseState) -> Result<CurrentHeads, PlanError> {
     let mut heads = CurrentHeads::default();
     for row in state.alembic_rows() {
-        let branch = trees.graph.branch_of(row).ok_or_else(|| PlanError::UnknownRevision(row.clone()))?;
+        let branch = trees
+            .graph
+            .branch_of(row)
+            .ok_or_else(|| PlanError::UnknownRevision(row.clone()))?;
         let slot = match branch {
             Branch::Expand => &mut heads.expand,
             Branch::Contract => &mut heads.contract,
         };
         if let Some(first) = slot.replace(row.clone()) {
-            return Err(PlanError::DuplicateBranchRows { branch, first, second: row.clone() });
+            return Err(PlanError::DuplicateBranchRows {
+                branch,
+                first,
+                second: row.clone(),
+            });
         }
     }
     if let (None, Some(contract)) = (&heads.expand, &heads.contract) {
@@ -252,29 +259,44 @@ enum Unversioned<'t> {
     Empty,
 }
 
-fn unversioned<'t>(trees: &'t MigrationTrees, state: &DatabaseState) -> Result<Unversioned<'t>, PlanError> {
+fn unversioned<'t>(
+    trees: &'t MigrationTrees,
+    state: &DatabaseState,
+) -> Result<Unversioned<'t>, PlanError> {
     let legacy_rows = state.legacy_versions.as_deref().unwrap_or_default();
     let controlling = trees.legacy.controlling();
-    let controlled = controlling.is_some_and(|repository| state.legacy_row(&repository.repository_id).is_some());
+    let controlled =
+        controlling.is_some_and(|repository| state.legacy_row(&repository.repository_id).is_some());
     if !controlled {
         if !legacy_rows.is_empty() {
-            let found: Vec<&str> = legacy_rows.iter().map(|row| row.repository_id.as_str()).collect();
+            let found: Vec<&str> = legacy_rows
+                .iter()
+                .map(|row| row.repository_id.as_str())
+                .collect();
             return Err(PlanError::UnknownLegacyRepositories {
                 found: found.join(", "),
-                expected: controlling.map_or_else(|| "none (this service has no legacy repositories)".into(), |r| r.repository_id.clone()),
+                expected: controlling.map_or_else(
+                    || "none (this service has no legacy repositories)".into(),
+                    |r| r.repository_id.clone(),
+                ),
             });
         }
         if let Some(example) = state.tables.first() {
-            return Err(PlanError::UnversionedNonEmpty { count: state.tables.len(), example: example.clone() });
+            return Err(PlanError::UnversionedNonEmpty {
+                count: state.tables.len(),
+                example: example.clone(),
+            });
         }
         return Ok(Unversioned::Empty);
     }
     let mut steps = Vec::new();
     for repository in &trees.legacy.repositories {
         let controlling_id = &trees.legacy.repositories[0].repository_id;
-        let row = state.legacy_row(&repository.repository_id).ok_or_else(|| PlanError::LegacyRowMissing {
-            controlling: controlling_id.clone(),
-            missing: repository.repository_id.clone(),
+        let row = state.legacy_row(&repository.repository_id).ok_or_else(|| {
+            PlanError::LegacyRowMissing {
+                controlling: controlling_id.clone(),
+                missing: repository.repository_id.clone(),
+            }
         })?;
         // sqlalchemy-migrate writes the version when it puts a repository under control;
         // a NULL is as unusable as a version below the first script.
@@ -293,18 +315,33 @@ fn unversioned<'t>(trees: &'t MigrationTrees, state: &DatabaseState) -> Result<U
                 latest: repository.latest_version(),
             });
         }
-        for step in repository.versions.iter().filter(|step| step.number > version) {
-            steps.push(LegacyStep { repository, version: step, from: step.number - 1 });
+        for step in repository
+            .versions
+            .iter()
+            .filter(|step| step.number > version)
+        {
+            steps.push(LegacyStep {
+                repository,
+                version: step,
+                from: step.number - 1,
+            });
         }
     }
     Ok(Unversioned::Legacy(steps))
 }
 
 /// Plans a `db_sync`.
-pub fn plan_sync<'t>(trees: &'t MigrationTrees, state: &DatabaseState, target: Target) -> Result<Plan<'t>, PlanError> {
+pub fn plan_sync<'t>(
+    trees: &'t MigrationTrees,
+    state: &DatabaseState,
+    target: Target,
+) -> Result<Plan<'t>, PlanError> {
     let heads = current_heads(trees, state)?;
     if target == Target::Contract {
-        let expand_head = trees.graph.head(Branch::Expand).map(|revision| &revision.id);
+        let expand_head = trees
+            .graph
+            .head(Branch::Expand)
+            .map(|revision| &revision.id);
         if expand_head.is_some() && heads.expand.as_ref() != expand_head {
             return Err(PlanError::ContractBeforeExpand);
         }
@@ -320,25 +357,41 @@ pub fn plan_sync<'t>(trees: &'t MigrationTrees, state: &DatabaseState, target: T
     }
     let mut applied: HashSet<&str> = HashSet::new();
     for row in &rows {
-        applied.extend(trees.graph.ancestors_inclusive(row).into_iter().map(|revision| revision.id.as_str()));
+        applied.extend(
+            trees
+                .graph
+                .ancestors_inclusive(row)
+                .into_iter()
+                .map(|revision| revision.id.as_str()),
+        );
     }
     for &branch in target.branches() {
-        let Some(head) = trees.graph.head(branch) else { continue };
+        let Some(head) = trees.graph.head(branch) else {
+            continue;
+        };
         for revision in trees.graph.ancestors_inclusive(&head.id) {
             if !applied.insert(revision.id.as_str()) {
                 continue;
             }
-            let mut parents = revision.down_revisions.iter().filter(|parent| rows.contains(parent)).cloned();
+            let mut parents = revision
+                .down_revisions
+                .iter()
+                .filter(|parent| rows.contains(parent))
+                .cloned();
             let row = match parents.next() {
                 None => RowChange::Insert,
-                Some(from) => RowChange::Update { from, delete: parents.collect() },
+                Some(from) => RowChange::Update {
+                    from,
+                    delete: parents.collect(),
+                },
             };
             rows.retain(|row| !revision.down_revisions.contains(row));
             rows.push(revision.id.clone());
             plan.revisions.push(RevisionStep { revision, row });
         }
     }
-    plan.create_version_table = state.alembic_versions.is_none() && (plan.stamp.is_some() || !plan.revisions.is_empty());
+    plan.create_version_table =
+        state.alembic_versions.is_none() && (plan.stamp.is_some() || !plan.revisions.is_empty());
     Ok(plan)
 }
 
@@ -346,8 +399,14 @@ pub fn plan_sync<'t>(trees: &'t MigrationTrees, state: &DatabaseState, target: T
 /// behaviour, not the Zed bug that compared the database with itself).
 pub fn check(trees: &MigrationTrees, state: &DatabaseState) -> Result<CheckReport, PlanError> {
     let heads = current_heads(trees, state)?;
-    let expand_head = trees.graph.head(Branch::Expand).map(|revision| revision.id.clone());
-    let contract_head = trees.graph.head(Branch::Contract).map(|revision| revision.id.clone());
+    let expand_head = trees
+        .graph
+        .head(Branch::Expand)
+        .map(|revision| revision.id.clone());
+    let contract_head = trees
+        .graph
+        .head(Branch::Contract)
+        .map(|revision| revision.id.clone());
     let outcome = if state.alembic_rows().is_empty() {
         match unversioned(trees, state)? {
             Unversioned::Legacy(_) => CheckOutcome::LegacyControlled,
@@ -360,7 +419,13 @@ pub fn check(trees: &MigrationTrees, state: &DatabaseState) -> Result<CheckRepor
     } else {
         CheckOutcome::UpToDate
     };
-    Ok(CheckReport { outcome, expand: heads.expand, contract: heads.contract, expand_head, contract_head })
+    Ok(CheckReport {
+        outcome,
+        expand: heads.expand,
+        contract: heads.contract,
+        expand_head,
+        contract_head,
+    })
 }
 
 /// `db_version`: the expand branch's revision, the legacy version, or nothing.

@@ -33,7 +33,9 @@ pub fn split_statements(sql: &str) -> Result<Vec<&str>, SplitError> {
         let byte = bytes[i];
         match byte {
             b'-' if bytes.get(i + 1) == Some(&b'-') => {
-                i = sql[i..].find('\n').map_or(bytes.len(), |offset| i + offset + 1);
+                i = sql[i..]
+                    .find('\n')
+                    .map_or(bytes.len(), |offset| i + offset + 1);
                 continue;
             }
             b'/' if bytes.get(i + 1) == Some(&b'*') => {
@@ -94,7 +96,10 @@ fn skip_quoted(sql: &str, open: usize) -> Result<usize, SplitError> {
         b'\'' => "string",
         _ => "quoted identifier",
     };
-    Err(SplitError::Unterminated { what, line: line_of(sql, open) })
+    Err(SplitError::Unterminated {
+        what,
+        line: line_of(sql, open),
+    })
 }
 
 /// Skips a PostgreSQL dollar-quoted body (`$$...$$` or `$tag$...$tag$`) starting at `open`.
@@ -113,7 +118,10 @@ fn skip_dollar_quoted(sql: &str, open: usize) -> Result<usize, SplitError> {
     let body_start = open + delimiter.len();
     match sql[body_start..].find(delimiter) {
         Some(offset) => Ok(body_start + offset + delimiter.len()),
-        None => Err(SplitError::Unterminated { what: "dollar-quoted body", line: line_of(sql, open) }),
+        None => Err(SplitError::Unterminated {
+            what: "dollar-quoted body",
+            line: line_of(sql, open),
+        }),
     }
 }
 
@@ -159,17 +167,26 @@ mod tests {
     fn unterminated_constructs_are_reported_with_their_line() {
         assert_eq!(
             split_statements("SELECT 1;\nSELECT 'oops;\n").unwrap_err(),
-            SplitError::Unterminated { what: "string", line: 2 }
+            SplitError::Unterminated {
+                what: "string",
+                line: 2
+            }
         );
         assert_eq!(
             split_statements("/* never closed").unwrap_err(),
-            SplitError::Unterminated { what: "comment", line: 1 }
+            SplitError::Unterminated {
+                what: "comment",
+                line: 1
+            }
         );
         assert!(split_statements("SELECT $$ body").is_err());
     }
 
     #[test]
     fn positional_parameters_are_not_dollar_quotes() {
-        assert_eq!(split_statements("SELECT $1; SELECT 2").unwrap(), vec!["SELECT $1", "SELECT 2"]);
+        assert_eq!(
+            split_statements("SELECT $1; SELECT 2").unwrap(),
+            vec!["SELECT $1", "SELECT 2"]
+        );
     }
 }

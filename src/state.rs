@@ -29,6 +29,10 @@ impl DatabaseState {
 
     /// The `migrate_version` row of a repository.
     pub fn legacy_row(&self, repository_id: &str) -> Option<&LegacyRow> {
-        self.legacy_versions.as_deref().unwrap_or_default().iter().find(|row| row.repository_id == repository_id)
+        self.legacy_versions
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .find(|row| row.repository_id == repository_id)
     }
 }

@@ -5,11 +5,11 @@
 #[macro_use]
 mod support;
 
-/// Command line: help, usage errors, where the URL comes from, logging.
-mod cli;
-/// Fresh, phased and repeated `db_sync`, with `--check` and `db_version` at every step.
-mod sync;
-/// Legacy-controlled databases and fast-forward from databases keystone-manage left.
-mod legacy;
 /// Bad input and bad database states: clear errors, exit 1, nothing changed.
 mod bad_input;
+/// Command line: help, usage errors, where the URL comes from, logging.
+mod cli;
+/// Legacy-controlled databases and fast-forward from databases keystone-manage left.
+mod legacy;
+/// Fresh, phased and repeated `db_sync`, with `--check` and `db_version` at every step.
+mod sync;

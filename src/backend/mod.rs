@@ -51,7 +51,10 @@ pub enum DbError {
 impl DbError {
     /// Wraps a driver error with what strata was doing.
     pub fn statement(context: impl fmt::Display, error: impl fmt::Display) -> DbError {
-        DbError::Statement { context: context.to_string(), message: one_line(&error.to_string()) }
+        DbError::Statement {
+            context: context.to_string(),
+            message: one_line(&error.to_string()),
+        }
     }
 }
 
@@ -97,7 +100,12 @@ pub trait Backend {
 
     /// Moves a `migrate_version` row from one version to the next, as sqlalchemy-migrate
     /// does; returns the rows matched.
-    fn update_legacy_row(&mut self, repository_id: &str, from: i64, to: i64) -> Result<usize, DbError>;
+    fn update_legacy_row(
+        &mut self,
+        repository_id: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<usize, DbError>;
 
     /// Whether DDL takes part in transactions (PostgreSQL, SQLite) or commits on its own
     /// (MySQL/MariaDB).
@@ -141,8 +149,12 @@ pub trait Backend {
 pub fn connect(url: &DatabaseUrl, access: Access) -> Result<Option<Box<dyn Backend>>, DbError> {
     match url.dialect {
         Dialect::Sqlite => sqlite::connect(url, access),
-        Dialect::Postgresql => postgres::connect(url).map(|backend| Some(Box::new(backend) as Box<dyn Backend>)),
-        Dialect::Mysql => mysql::connect(url).map(|backend| Some(Box::new(backend) as Box<dyn Backend>)),
+        Dialect::Postgresql => {
+            postgres::connect(url).map(|backend| Some(Box::new(backend) as Box<dyn Backend>))
+        }
+        Dialect::Mysql => {
+            mysql::connect(url).map(|backend| Some(Box::new(backend) as Box<dyn Backend>))
+        }
     }
 }
 

@@ -29,13 +29,23 @@ diesel_primitives!(
 );
 
 pub(super) fn connect(url: &DatabaseUrl) -> Result<MysqlBackend, DbError> {
-    let failure = |message: String| DbError::Connect { url: url.to_string(), message: super::one_line(&message) };
-    let mut conn = MysqlConnection::establish(&client_url(url)).map_err(|error| failure(error.to_string()))?;
+    let failure = |message: String| DbError::Connect {
+        url: url.to_string(),
+        message: super::one_line(&message),
+    };
+    let mut conn =
+        MysqlConnection::establish(&client_url(url)).map_err(|error| failure(error.to_string()))?;
     if let Some(charset) = url.param("charset") {
-        if !charset.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'_') {
-            return Err(failure(format!("charset '{charset}' is not a character set name")));
+        if !charset
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'_')
+        {
+            return Err(failure(format!(
+                "charset '{charset}' is not a character set name"
+            )));
         }
-        conn.batch_execute(&format!("SET NAMES {charset}")).map_err(|error| failure(error.to_string()))?;
+        conn.batch_execute(&format!("SET NAMES {charset}"))
+            .map_err(|error| failure(error.to_string()))?;
     }
     Ok(MysqlBackend { conn })
 }

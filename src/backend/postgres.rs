@@ -37,10 +37,15 @@ diesel_primitives!(
 );
 
 pub(super) fn connect(url: &DatabaseUrl) -> Result<PostgresBackend, DbError> {
-    let failure = |message: String| DbError::Connect { url: url.to_string(), message: super::one_line(&message) };
-    let mut conn = PgConnection::establish(&conninfo(url)).map_err(|error| failure(error.to_string()))?;
+    let failure = |message: String| DbError::Connect {
+        url: url.to_string(),
+        message: super::one_line(&message),
+    };
+    let mut conn =
+        PgConnection::establish(&conninfo(url)).map_err(|error| failure(error.to_string()))?;
     // NOTICEs would otherwise be printed by libpq straight to stderr.
-    conn.batch_execute("SET client_min_messages = warning").map_err(|error| failure(error.to_string()))?;
+    conn.batch_execute("SET client_min_messages = warning")
+        .map_err(|error| failure(error.to_string()))?;
     Ok(PostgresBackend { conn })
 }
 
@@ -66,7 +71,9 @@ fn conninfo(url: &DatabaseUrl) -> String {
     for (key, value) in &url.params {
         match PASSED_THROUGH.iter().find(|known| *known == key) {
             Some(known) => pairs.push((known, value.clone())),
-            None => log::debug!("ignoring URL parameter '{key}' (not used by PostgreSQL connections)"),
+            None => {
+                log::debug!("ignoring URL parameter '{key}' (not used by PostgreSQL connections)")
+            }
         }
     }
     if url.param("connect_timeout").is_none() {
@@ -75,7 +82,12 @@ fn conninfo(url: &DatabaseUrl) -> String {
     }
     pairs
         .iter()
-        .map(|(key, value)| format!("{key}='{}'", value.replace('\\', "\\\\").replace('\'', "\\'")))
+        .map(|(key, value)| {
+            format!(
+                "{key}='{}'",
+                value.replace('\\', "\\\\").replace('\'', "\\'")
+            )
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }

@@ -28,11 +28,17 @@ diesel_primitives!(
     placeholders: ["?", "?", "?"]
 );
 
-pub(super) fn connect(url: &DatabaseUrl, access: Access) -> Result<Option<Box<dyn Backend>>, DbError> {
+pub(super) fn connect(
+    url: &DatabaseUrl,
+    access: Access,
+) -> Result<Option<Box<dyn Backend>>, DbError> {
     let Target::File(path) = &url.target else {
         unreachable!("sqlite URLs always name a file")
     };
-    let failure = |message: String| DbError::Connect { url: url.to_string(), message };
+    let failure = |message: String| DbError::Connect {
+        url: url.to_string(),
+        message,
+    };
     let directory = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
         _ => PathBuf::from("."),
@@ -44,14 +50,18 @@ pub(super) fn connect(url: &DatabaseUrl, access: Access) -> Result<Option<Box<dy
         )));
     }
     if access == Access::ReadOnly && !path.exists() {
-        log::debug!("{} does not exist yet: reporting an empty database", path.display());
+        log::debug!(
+            "{} does not exist yet: reporting an empty database",
+            path.display()
+        );
         return Ok(None);
     }
     let target = match access {
         Access::ReadOnly => read_only_uri(path),
         Access::ReadWrite => path.to_string_lossy().into_owned(),
     };
-    let mut conn = SqliteConnection::establish(&target).map_err(|error| failure(error.to_string()))?;
+    let mut conn =
+        SqliteConnection::establish(&target).map_err(|error| failure(error.to_string()))?;
     conn.batch_execute("PRAGMA foreign_keys = OFF; PRAGMA busy_timeout = 60000;")
         .map_err(|error| failure(error.to_string()))?;
     Ok(Some(Box::new(SqliteBackend { conn })))

@@ -6,7 +6,8 @@ use strata::plan::{CheckOutcome, CheckReport, Target};
 use super::{print, Cli, Failure, PROGRAM};
 
 /// keystone's answer to `--migrate` since the switch to alembic.
-const MIGRATE_NO_OP: &str = "Data migrations are no longer supported with alembic. This is now a no-op.";
+const MIGRATE_NO_OP: &str =
+    "Data migrations are no longer supported with alembic. This is now a no-op.";
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -39,7 +40,11 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, Failure> {
         Some(Target::Contract)
     } else {
         // keystone ignores the version argument when a flag is given, and refuses it alone.
-        if args.version.as_deref().is_some_and(|version| !version.is_empty()) {
+        if args
+            .version
+            .as_deref()
+            .is_some_and(|version| !version.is_empty())
+        {
             return Err(strata::Error::VersionArgument.into());
         }
         Some(Target::Full)
@@ -72,7 +77,9 @@ fn render_check(report: &CheckReport) -> String {
         CheckOutcome::ContractPending => {
             format!("Expand version is ahead of contract. Your next step is to run `{PROGRAM} db_sync --contract`.")
         }
-        CheckOutcome::UpToDate => "All db_sync commands are upgraded to the same version and up-to-date.".to_owned(),
+        CheckOutcome::UpToDate => {
+            "All db_sync commands are upgraded to the same version and up-to-date.".to_owned()
+        }
     };
     let shown = |value: &Option<String>| value.clone().unwrap_or_else(|| "None".to_owned());
     format!(

@@ -7,7 +7,14 @@ use super::*;
 use crate::state::LegacyRow;
 
 const BASE: &str = "27e647c0fad4";
-const EXPAND: [&str; 6] = ["29e87d24a316", "b4f8b3f584e0", "11c3b243b4cb", "47147121", "e8725d6fa226", "742c857f1dfb"];
+const EXPAND: [&str; 6] = [
+    "29e87d24a316",
+    "b4f8b3f584e0",
+    "11c3b243b4cb",
+    "47147121",
+    "e8725d6fa226",
+    "742c857f1dfb",
+];
 const CONTRACT: [&str; 3] = ["e25ffa003242", "99de3849d860", "c88cdce8f248"];
 
 fn trees() -> &'static MigrationTrees {
@@ -28,15 +35,29 @@ fn alembic(rows: &[&str]) -> DatabaseState {
 }
 
 fn legacy(version: i64) -> DatabaseState {
-    let rows = ["keystone_expand", "keystone_data_migrate", "keystone_contract"]
-        .iter()
-        .map(|id| LegacyRow { repository_id: id.to_string(), version: Some(version) })
-        .collect();
-    DatabaseState { alembic_versions: None, legacy_versions: Some(rows), tables: vec![] }
+    let rows = [
+        "keystone_expand",
+        "keystone_data_migrate",
+        "keystone_contract",
+    ]
+    .iter()
+    .map(|id| LegacyRow {
+        repository_id: id.to_string(),
+        version: Some(version),
+    })
+    .collect();
+    DatabaseState {
+        alembic_versions: None,
+        legacy_versions: Some(rows),
+        tables: vec![],
+    }
 }
 
 fn revision_ids(plan: &Plan<'_>) -> Vec<String> {
-    plan.revisions.iter().map(|step| step.revision.id.clone()).collect()
+    plan.revisions
+        .iter()
+        .map(|step| step.revision.id.clone())
+        .collect()
 }
 
 fn strings(ids: &[&str]) -> Vec<String> {
@@ -52,9 +73,21 @@ fn empty_database_gets_the_base_then_both_branches() {
     // keystone's statement sequence: INSERT base, UPDATEs along expand, INSERT the
     // contract root (its parent row is gone), UPDATEs along contract.
     assert_eq!(plan.revisions[0].row, RowChange::Insert);
-    assert_eq!(plan.revisions[1].row, RowChange::Update { from: BASE.into(), delete: vec![] });
+    assert_eq!(
+        plan.revisions[1].row,
+        RowChange::Update {
+            from: BASE.into(),
+            delete: vec![]
+        }
+    );
     assert_eq!(plan.revisions[7].row, RowChange::Insert);
-    assert_eq!(plan.revisions[8].row, RowChange::Update { from: CONTRACT[0].into(), delete: vec![] });
+    assert_eq!(
+        plan.revisions[8].row,
+        RowChange::Update {
+            from: CONTRACT[0].into(),
+            delete: vec![]
+        }
+    );
 }
 
 #[test]
@@ -66,8 +99,18 @@ fn expand_only_stops_at_the_expand_head() {
 
 #[test]
 fn contract_is_refused_until_the_expand_head_is_recorded() {
-    for state in [empty(), legacy(72), legacy(79), alembic(&[EXPAND[3], CONTRACT[2]]), alembic(&[EXPAND[0], CONTRACT[0]])] {
-        assert_eq!(plan_sync(trees(), &state, Target::Contract).unwrap_err(), PlanError::ContractBeforeExpand, "{state:?}");
+    for state in [
+        empty(),
+        legacy(72),
+        legacy(79),
+        alembic(&[EXPAND[3], CONTRACT[2]]),
+        alembic(&[EXPAND[0], CONTRACT[0]]),
+    ] {
+        assert_eq!(
+            plan_sync(trees(), &state, Target::Contract).unwrap_err(),
+            PlanError::ContractBeforeExpand,
+            "{state:?}"
+        );
     }
     let plan = plan_sync(trees(), &alembic(&[EXPAND[5]]), Target::Contract).unwrap();
     assert_eq!(revision_ids(&plan), strings(&CONTRACT));
@@ -77,19 +120,35 @@ fn contract_is_refused_until_the_expand_head_is_recorded() {
 fn legacy_database_runs_every_remaining_version_then_stamps() {
     for target in [Target::Full, Target::Expand] {
         let plan = plan_sync(trees(), &legacy(72), target).unwrap();
-        let steps: Vec<(String, i64)> =
-            plan.legacy.iter().map(|step| (step.repository.repository_id.clone(), step.version.number)).collect();
+        let steps: Vec<(String, i64)> = plan
+            .legacy
+            .iter()
+            .map(|step| (step.repository.repository_id.clone(), step.version.number))
+            .collect();
         assert_eq!(steps.len(), 21, "7 versions in each of the 3 repositories");
         assert_eq!(steps[0], ("keystone_expand".into(), 73));
         assert_eq!(steps[7], ("keystone_data_migrate".into(), 73));
         assert_eq!(steps[20], ("keystone_contract".into(), 79));
         assert_eq!(plan.stamp.map(|revision| revision.id.as_str()), Some(BASE));
         assert!(plan.create_version_table);
-        assert_eq!(revision_ids(&plan)[0], EXPAND[0], "the base is stamped, not run");
-        assert_eq!(plan.revisions[0].row, RowChange::Update { from: BASE.into(), delete: vec![] });
+        assert_eq!(
+            revision_ids(&plan)[0],
+            EXPAND[0],
+            "the base is stamped, not run"
+        );
+        assert_eq!(
+            plan.revisions[0].row,
+            RowChange::Update {
+                from: BASE.into(),
+                delete: vec![]
+            }
+        );
     }
     let expected: Vec<&str> = EXPAND.into_iter().chain(CONTRACT).collect();
-    assert_eq!(revision_ids(&plan_sync(trees(), &legacy(79), Target::Full).unwrap()), strings(&expected));
+    assert_eq!(
+        revision_ids(&plan_sync(trees(), &legacy(79), Target::Full).unwrap()),
+        strings(&expected)
+    );
     for version in 73..=79 {
         let plan = plan_sync(trees(), &legacy(version), Target::Expand).unwrap();
         assert_eq!(plan.legacy.len() as i64, 3 * (79 - version), "at {version}");
@@ -99,29 +158,59 @@ fn legacy_database_runs_every_remaining_version_then_stamps() {
 #[test]
 fn legacy_below_72_is_refused_with_the_minimum() {
     let error = plan_sync(trees(), &legacy(71), Target::Full).unwrap_err();
-    assert_eq!(error, PlanError::LegacyTooOld { repository_id: "keystone_expand".into(), version: 71, minimum: 72 });
+    assert_eq!(
+        error,
+        PlanError::LegacyTooOld {
+            repository_id: "keystone_expand".into(),
+            version: 71,
+            minimum: 72
+        }
+    );
     assert!(error.to_string().contains("Ussuri"), "{error}");
-    assert!(matches!(check(trees(), &legacy(65)), Err(PlanError::LegacyTooOld { version: 65, .. })));
-    assert!(matches!(plan_sync(trees(), &legacy(80), Target::Full), Err(PlanError::LegacyTooNew { .. })));
+    assert!(matches!(
+        check(trees(), &legacy(65)),
+        Err(PlanError::LegacyTooOld { version: 65, .. })
+    ));
+    assert!(matches!(
+        plan_sync(trees(), &legacy(80), Target::Full),
+        Err(PlanError::LegacyTooNew { .. })
+    ));
 }
 
 #[test]
 fn incomplete_or_foreign_legacy_rows_are_refused() {
     let mut state = legacy(79);
-    state.legacy_versions.as_mut().unwrap().retain(|row| row.repository_id != "keystone_contract");
-    assert!(matches!(plan_sync(trees(), &state, Target::Full), Err(PlanError::LegacyRowMissing { .. })));
+    state
+        .legacy_versions
+        .as_mut()
+        .unwrap()
+        .retain(|row| row.repository_id != "keystone_contract");
+    assert!(matches!(
+        plan_sync(trees(), &state, Target::Full),
+        Err(PlanError::LegacyRowMissing { .. })
+    ));
     let foreign = DatabaseState {
-        legacy_versions: Some(vec![LegacyRow { repository_id: "keystone".into(), version: Some(109) }]),
+        legacy_versions: Some(vec![LegacyRow {
+            repository_id: "keystone".into(),
+            version: Some(109),
+        }]),
         ..empty()
     };
     let error = plan_sync(trees(), &foreign, Target::Full).unwrap_err();
-    assert!(matches!(error, PlanError::UnknownLegacyRepositories { .. }), "{error}");
+    assert!(
+        matches!(error, PlanError::UnknownLegacyRepositories { .. }),
+        "{error}"
+    );
 }
 
 #[test]
 fn partially_applied_expand_continues_where_it_stopped() {
     let plan = plan_sync(trees(), &alembic(&[EXPAND[2], CONTRACT[0]]), Target::Full).unwrap();
-    let expected: Vec<&str> = EXPAND[3..].iter().copied().chain(CONTRACT[1..].iter().copied()).collect();
+    let expected: Vec<&str> = EXPAND[3..]
+        .iter()
+        .copied()
+        .chain(CONTRACT[1..].iter().copied())
+        .collect();
     assert_eq!(revision_ids(&plan), strings(&expected));
     assert!(!plan.create_version_table);
     // Zed's heads (the two no-op roots) fast-forward in one run.
@@ -133,8 +222,12 @@ fn partially_applied_expand_continues_where_it_stopped() {
 fn up_to_date_database_has_nothing_to_do() {
     let state = alembic(&[EXPAND[5], CONTRACT[2]]);
     assert!(plan_sync(trees(), &state, Target::Full).unwrap().is_empty());
-    assert!(plan_sync(trees(), &state, Target::Expand).unwrap().is_empty());
-    assert!(plan_sync(trees(), &state, Target::Contract).unwrap().is_empty());
+    assert!(plan_sync(trees(), &state, Target::Expand)
+        .unwrap()
+        .is_empty());
+    assert!(plan_sync(trees(), &state, Target::Contract)
+        .unwrap()
+        .is_empty());
 }
 
 #[test]
@@ -142,11 +235,20 @@ fn unknown_revision_and_bad_rows_are_refused() {
     let error = plan_sync(trees(), &alembic(&["deadbeef0000"]), Target::Full).unwrap_err();
     assert_eq!(error, PlanError::UnknownRevision("deadbeef0000".into()));
     assert!(error.to_string().contains("newer than this release"));
-    assert!(matches!(check(trees(), &alembic(&["deadbeef0000"])), Err(PlanError::UnknownRevision(_))));
-    assert!(matches!(db_version(trees(), &alembic(&["deadbeef0000"])), Err(PlanError::UnknownRevision(_))));
+    assert!(matches!(
+        check(trees(), &alembic(&["deadbeef0000"])),
+        Err(PlanError::UnknownRevision(_))
+    ));
+    assert!(matches!(
+        db_version(trees(), &alembic(&["deadbeef0000"])),
+        Err(PlanError::UnknownRevision(_))
+    ));
     assert!(matches!(
         plan_sync(trees(), &alembic(&[EXPAND[1], EXPAND[4]]), Target::Full),
-        Err(PlanError::DuplicateBranchRows { branch: Branch::Expand, .. })
+        Err(PlanError::DuplicateBranchRows {
+            branch: Branch::Expand,
+            ..
+        })
     ));
     assert_eq!(
         plan_sync(trees(), &alembic(&[CONTRACT[2]]), Target::Full).unwrap_err(),
@@ -156,12 +258,27 @@ fn unknown_revision_and_bad_rows_are_refused() {
 
 #[test]
 fn non_empty_database_without_version_tables_is_refused() {
-    let state = DatabaseState { tables: vec!["project".into(), "user".into()], ..empty() };
+    let state = DatabaseState {
+        tables: vec!["project".into(), "user".into()],
+        ..empty()
+    };
     let error = plan_sync(trees(), &state, Target::Full).unwrap_err();
-    assert_eq!(error, PlanError::UnversionedNonEmpty { count: 2, example: "project".into() });
+    assert_eq!(
+        error,
+        PlanError::UnversionedNonEmpty {
+            count: 2,
+            example: "project".into()
+        }
+    );
     // An alembic_version table that exists but is empty changes nothing.
-    let state = DatabaseState { alembic_versions: Some(vec![]), ..state };
-    assert!(matches!(plan_sync(trees(), &state, Target::Expand), Err(PlanError::UnversionedNonEmpty { .. })));
+    let state = DatabaseState {
+        alembic_versions: Some(vec![]),
+        ..state
+    };
+    assert!(matches!(
+        plan_sync(trees(), &state, Target::Expand),
+        Err(PlanError::UnversionedNonEmpty { .. })
+    ));
 }
 
 #[test]
@@ -170,14 +287,30 @@ fn check_follows_keystone_exit_statuses() {
     assert_eq!(outcome(&empty()), CheckOutcome::NotUnderVersionControl);
     assert_eq!(outcome(&legacy(72)), CheckOutcome::LegacyControlled);
     assert_eq!(outcome(&alembic(&[BASE])), CheckOutcome::ExpandPending);
-    assert_eq!(outcome(&alembic(&[EXPAND[0], CONTRACT[0]])), CheckOutcome::ExpandPending);
-    assert_eq!(outcome(&alembic(&[EXPAND[5]])), CheckOutcome::ContractPending);
-    assert_eq!(outcome(&alembic(&[EXPAND[5], CONTRACT[1]])), CheckOutcome::ContractPending);
-    assert_eq!(outcome(&alembic(&[EXPAND[5], CONTRACT[2]])), CheckOutcome::UpToDate);
-    let statuses: Vec<u8> = [CheckOutcome::UpToDate, CheckOutcome::ExpandPending, CheckOutcome::ContractPending]
-        .iter()
-        .map(|outcome| outcome.exit_status())
-        .collect();
+    assert_eq!(
+        outcome(&alembic(&[EXPAND[0], CONTRACT[0]])),
+        CheckOutcome::ExpandPending
+    );
+    assert_eq!(
+        outcome(&alembic(&[EXPAND[5]])),
+        CheckOutcome::ContractPending
+    );
+    assert_eq!(
+        outcome(&alembic(&[EXPAND[5], CONTRACT[1]])),
+        CheckOutcome::ContractPending
+    );
+    assert_eq!(
+        outcome(&alembic(&[EXPAND[5], CONTRACT[2]])),
+        CheckOutcome::UpToDate
+    );
+    let statuses: Vec<u8> = [
+        CheckOutcome::UpToDate,
+        CheckOutcome::ExpandPending,
+        CheckOutcome::ContractPending,
+    ]
+    .iter()
+    .map(|outcome| outcome.exit_status())
+    .collect();
     assert_eq!(statuses, vec![0, 2, 4]);
     let report = check(trees(), &alembic(&[EXPAND[5]])).unwrap();
     assert_eq!(report.expand.as_deref(), Some(EXPAND[5]));
@@ -188,15 +321,30 @@ fn check_follows_keystone_exit_statuses() {
 #[test]
 fn db_version_reports_expand_legacy_or_none() {
     assert_eq!(db_version(trees(), &empty()).unwrap(), DbVersion::None);
-    assert_eq!(db_version(trees(), &legacy(72)).unwrap(), DbVersion::Legacy(72));
-    assert_eq!(db_version(trees(), &alembic(&[EXPAND[5], CONTRACT[2]])).unwrap(), DbVersion::Revision(EXPAND[5].into()));
-    assert_eq!(db_version(trees(), &alembic(&[BASE])).unwrap(), DbVersion::Revision(BASE.into()));
+    assert_eq!(
+        db_version(trees(), &legacy(72)).unwrap(),
+        DbVersion::Legacy(72)
+    );
+    assert_eq!(
+        db_version(trees(), &alembic(&[EXPAND[5], CONTRACT[2]])).unwrap(),
+        DbVersion::Revision(EXPAND[5].into())
+    );
+    assert_eq!(
+        db_version(trees(), &alembic(&[BASE])).unwrap(),
+        DbVersion::Revision(BASE.into())
+    );
 }
 
 #[test]
 fn head_files_agree_with_the_graph() {
     let graph = &trees().graph;
-    assert_eq!(graph.head(Branch::Expand).unwrap().id, include_str!("../../alembic_versions/EXPAND_HEAD").trim());
-    assert_eq!(graph.head(Branch::Contract).unwrap().id, include_str!("../../alembic_versions/CONTRACT_HEAD").trim());
+    assert_eq!(
+        graph.head(Branch::Expand).unwrap().id,
+        include_str!("../../alembic_versions/EXPAND_HEAD").trim()
+    );
+    assert_eq!(
+        graph.head(Branch::Contract).unwrap().id,
+        include_str!("../../alembic_versions/CONTRACT_HEAD").trim()
+    );
     assert_eq!(graph.base().id, BASE);
 }

@@ -102,17 +102,31 @@ impl Run {
     #[track_caller]
     pub fn fails_with(&self, text: &str) -> &Run {
         self.expect(1);
-        let errors: Vec<&str> = self.stderr.lines().filter(|line| line.starts_with("strata-manage: error:")).collect();
+        let errors: Vec<&str> = self
+            .stderr
+            .lines()
+            .filter(|line| line.starts_with("strata-manage: error:"))
+            .collect();
         assert_eq!(errors.len(), 1, "expected exactly one error line\n{self}");
-        assert!(errors[0].contains(text), "error line lacks {text:?}\n{self}");
-        assert!(self.stdout.trim().is_empty(), "nothing should be printed on stdout\n{self}");
+        assert!(
+            errors[0].contains(text),
+            "error line lacks {text:?}\n{self}"
+        );
+        assert!(
+            self.stdout.trim().is_empty(),
+            "nothing should be printed on stdout\n{self}"
+        );
         self
     }
 }
 
 impl std::fmt::Display for Run {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "$ {}\nexit status {}\n--- stdout\n{}--- stderr\n{}", self.command, self.status, self.stdout, self.stderr)
+        write!(
+            f,
+            "$ {}\nexit status {}\n--- stdout\n{}--- stderr\n{}",
+            self.command, self.status, self.stdout, self.stderr
+        )
     }
 }
 
@@ -135,7 +149,11 @@ pub fn run(mut command: Command) -> Run {
     let shown = format!(
         "{} {}",
         command.get_program().to_string_lossy(),
-        command.get_args().map(|arg| arg.to_string_lossy()).collect::<Vec<_>>().join(" ")
+        command
+            .get_args()
+            .map(|arg| arg.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" ")
     );
     let output = command.output().expect("strata-manage runs");
     Run::from_output(shown, output)

@@ -1,0 +1,17 @@
+#!/usr/bin/env python3
+"""Checks a dump's versions.txt after the legacy path: the three keystone repositories at 79
+in migrate_version (whatever the column separator) and both alembic heads recorded."""
+import re
+import sys
+
+text = open(sys.argv[1]).read()
+rows = {}
+for line in text.splitlines():
+    if line.startswith("keystone_"):
+        fields = re.split(r"[|\t]", line)
+        rows[fields[0]] = fields[-1]
+repos_ok = all(rows.get(repo) == "79"
+               for repo in ("keystone_expand", "keystone_data_migrate", "keystone_contract"))
+heads_ok = {"742c857f1dfb", "c88cdce8f248"} <= set(text.split())
+print("legacy versions %s: %s" % ("ok" if repos_ok and heads_ok else "WRONG", rows))
+sys.exit(0 if repos_ok and heads_ok else 1)
