@@ -8,10 +8,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-const TREES: [(&str, &str); 2] = [
-    ("LEGACY_FILES", "legacy_migrations"),
-    ("ALEMBIC_FILES", "alembic_versions"),
-];
+const TREES: [(&str, &str); 2] = [("LEGACY_FILES", "legacy_migrations"), ("ALEMBIC_FILES", "alembic_versions")];
 
 fn main() -> io::Result<()> {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
@@ -22,15 +19,11 @@ fn main() -> io::Result<()> {
         let mut files = Vec::new();
         collect(&root, &mut files)?;
         files.sort();
-        generated.push_str(&format!(
-            "pub(super) const {constant}: &[(&str, &str)] = &[\n"
-        ));
+        generated.push_str(&format!("pub(super) const {constant}: &[(&str, &str)] = &[\n"));
         for file in files {
             let relative = file.strip_prefix(&root).expect("below root");
-            let relative: Vec<String> = relative
-                .components()
-                .map(|part| part.as_os_str().to_string_lossy().into_owned())
-                .collect();
+            let relative: Vec<String> =
+                relative.components().map(|part| part.as_os_str().to_string_lossy().into_owned()).collect();
             generated.push_str(&format!(
                 "    ({:?}, include_str!({:?})),\n",
                 relative.join("/"),
@@ -39,8 +32,7 @@ fn main() -> io::Result<()> {
         }
         generated.push_str("];\n");
     }
-    let out =
-        PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo")).join("embedded_trees.rs");
+    let out = PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo")).join("embedded_trees.rs");
     fs::write(out, generated)
 }
 

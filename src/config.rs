@@ -81,18 +81,10 @@ impl ConfigSources {
             files.push(file.clone());
         }
         if let Some(dir) = &self.dir {
-            let entries = fs::read_dir(dir).map_err(|source| ConfigError::Unreadable {
-                path: dir.clone(),
-                source,
-            })?;
+            let entries = fs::read_dir(dir).map_err(|source| ConfigError::Unreadable { path: dir.clone(), source })?;
             let mut confs = Vec::new();
             for entry in entries {
-                let path = entry
-                    .map_err(|source| ConfigError::Unreadable {
-                        path: dir.clone(),
-                        source,
-                    })?
-                    .path();
+                let path = entry.map_err(|source| ConfigError::Unreadable { path: dir.clone(), source })?.path();
                 if path.extension().is_some_and(|ext| ext == "conf") && path.is_file() {
                     confs.push(path);
                 }
@@ -113,18 +105,12 @@ fn default_config_files() -> Vec<PathBuf> {
     }
     candidates.push(PathBuf::from("/etc/keystone/keystone.conf"));
     candidates.push(PathBuf::from("/etc/keystone.conf"));
-    candidates
-        .into_iter()
-        .filter(|path| path.is_file())
-        .collect()
+    candidates.into_iter().filter(|path| path.is_file()).collect()
 }
 
 /// Reads `[database] connection` from one INI file, if set.
 pub fn connection_from_file(path: &Path) -> Result<Option<String>, ConfigError> {
-    let text = fs::read_to_string(path).map_err(|source| ConfigError::Unreadable {
-        path: path.to_owned(),
-        source,
-    })?;
+    let text = fs::read_to_string(path).map_err(|source| ConfigError::Unreadable { path: path.to_owned(), source })?;
     // oslo.config values are literal: no quotes, no escapes, and '#' or ';' inside a value
     // (a password, say) are part of it.
     let options = ParseOption {
@@ -133,10 +119,8 @@ pub fn connection_from_file(path: &Path) -> Result<Option<String>, ConfigError> 
         enabled_indented_mutiline_value: true,
         enabled_preserve_key_leading_whitespace: false,
     };
-    let ini = Ini::load_from_str_opt(&text, options).map_err(|error| ConfigError::Malformed {
-        path: path.to_owned(),
-        message: error.to_string(),
-    })?;
+    let ini = Ini::load_from_str_opt(&text, options)
+        .map_err(|error| ConfigError::Malformed { path: path.to_owned(), message: error.to_string() })?;
     let value = ini
         .section(Some("database"))
         .and_then(|section| section.get_all("connection").last())
@@ -163,44 +147,24 @@ pub fn resolve_database_url(
     for file in &files {
         log::debug!("reading config file {}", file.display());
         if let Some(url) = connection_from_file(file)? {
-            from_files = Some(ResolvedUrl {
-                url,
-                origin: file.display().to_string(),
-            });
+            from_files = Some(ResolvedUrl { url, origin: file.display().to_string() });
         }
     }
     let resolved = if let Some(url) = flag.filter(|url| !url.trim().is_empty()) {
-        ResolvedUrl {
-            url: url.to_owned(),
-            origin: "--database-url".into(),
-        }
+        ResolvedUrl { url: url.to_owned(), origin: "--database-url".into() }
     } else if let Some(url) = env.filter(|url| !url.trim().is_empty()) {
-        ResolvedUrl {
-            url: url.to_owned(),
-            origin: DATABASE_URL_ENV.into(),
-        }
+        ResolvedUrl { url: url.to_owned(), origin: DATABASE_URL_ENV.into() }
     } else if let Some(resolved) = from_files {
         resolved
     } else {
-        ResolvedUrl {
-            url: DEFAULT_DATABASE_URL.into(),
-            origin: "the built-in default".into(),
-        }
+        ResolvedUrl { url: DEFAULT_DATABASE_URL.into(), origin: "the built-in default".into() }
     };
-    log::debug!(
-        "database URL {} (from {})",
-        redact(&resolved.url),
-        resolved.origin
-    );
+    log::debug!("database URL {} (from {})", redact(&resolved.url), resolved.origin);
     Ok(resolved)
 }
 
 /// Resolves and parses in one go.
-pub fn database_url(
-    flag: Option<&str>,
-    env: Option<&str>,
-    sources: &ConfigSources,
-) -> crate::Result<DatabaseUrl> {
+pub fn database_url(flag: Option<&str>, env: Option<&str>, sources: &ConfigSources) -> crate::Result<DatabaseUrl> {
     let resolved = resolve_database_url(flag, env, sources)?;
     Ok(DatabaseUrl::parse(&resolved.url)?)
 }
@@ -218,20 +182,13 @@ mod tests {
     #[test]
     fn later_files_win_and_values_are_literal() {
         let dir = tempfile::tempdir().unwrap();
-        let first = write(
-            dir.path(),
-            "a.conf",
-            "[database]\nconnection = sqlite:///a.db\n",
-        );
+        let first = write(dir.path(), "a.conf", "[database]\nconnection = sqlite:///a.db\n");
         let second = write(
             dir.path(),
             "b.conf",
             "# comment\n[DEFAULT]\ndebug = true\n[database]\nconnection = mysql+pymysql://u:p#w;d@h/ks\n",
         );
-        let sources = ConfigSources {
-            files: vec![first, second.clone()],
-            dir: None,
-        };
+        let sources = ConfigSources { files: vec![first, second.clone()], dir: None };
         let resolved = resolve_database_url(None, None, &sources).unwrap();
         assert_eq!(resolved.url, "mysql+pymysql://u:p#w;d@h/ks");
         assert_eq!(resolved.origin, second.display().to_string());
@@ -240,20 +197,10 @@ mod tests {
     #[test]
     fn flag_beats_env_beats_files() {
         let dir = tempfile::tempdir().unwrap();
-        let file = write(
-            dir.path(),
-            "k.conf",
-            "[database]\nconnection = sqlite:///file.db\n",
-        );
-        let sources = ConfigSources {
-            files: vec![file],
-            dir: None,
-        };
+        let file = write(dir.path(), "k.conf", "[database]\nconnection = sqlite:///file.db\n");
+        let sources = ConfigSources { files: vec![file], dir: None };
         let url = |flag, env| resolve_database_url(flag, env, &sources).unwrap().url;
-        assert_eq!(
-            url(Some("sqlite:///flag.db"), Some("sqlite:///env.db")),
-            "sqlite:///flag.db"
-        );
+        assert_eq!(url(Some("sqlite:///flag.db"), Some("sqlite:///env.db")), "sqlite:///flag.db");
         assert_eq!(url(None, Some("sqlite:///env.db")), "sqlite:///env.db");
         assert_eq!(url(None, None), "sqlite:///file.db");
     }
@@ -263,51 +210,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let confd = dir.path().join("keystone.conf.d");
         fs::create_dir(&confd).unwrap();
-        write(
-            &confd,
-            "20-b.conf",
-            "[database]\nconnection = sqlite:///b.db\n",
-        );
-        write(
-            &confd,
-            "10-a.conf",
-            "[database]\nconnection = sqlite:///a.db\n",
-        );
-        write(
-            &confd,
-            "99-ignored.txt",
-            "[database]\nconnection = sqlite:///txt.db\n",
-        );
-        let file = write(
-            dir.path(),
-            "main.conf",
-            "[database]\nconnection = sqlite:///main.db\n",
-        );
-        let sources = ConfigSources {
-            files: vec![file],
-            dir: Some(confd),
-        };
-        assert_eq!(
-            resolve_database_url(None, None, &sources).unwrap().url,
-            "sqlite:///b.db"
-        );
+        write(&confd, "20-b.conf", "[database]\nconnection = sqlite:///b.db\n");
+        write(&confd, "10-a.conf", "[database]\nconnection = sqlite:///a.db\n");
+        write(&confd, "99-ignored.txt", "[database]\nconnection = sqlite:///txt.db\n");
+        let file = write(dir.path(), "main.conf", "[database]\nconnection = sqlite:///main.db\n");
+        let sources = ConfigSources { files: vec![file], dir: Some(confd) };
+        assert_eq!(resolve_database_url(None, None, &sources).unwrap().url, "sqlite:///b.db");
     }
 
     #[test]
     fn missing_and_malformed_files_are_errors() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("nope.conf");
-        let sources = ConfigSources {
-            files: vec![missing],
-            dir: None,
-        };
+        let sources = ConfigSources { files: vec![missing], dir: None };
         let error = resolve_database_url(None, None, &sources).unwrap_err();
         assert!(matches!(error, ConfigError::NotFound { .. }), "{error}");
         let broken = write(dir.path(), "broken.conf", "[database\nconnection = x\n");
-        let sources = ConfigSources {
-            files: vec![broken],
-            dir: None,
-        };
+        let sources = ConfigSources { files: vec![broken], dir: None };
         let error = resolve_database_url(None, None, &sources).unwrap_err();
         assert!(matches!(error, ConfigError::Malformed { .. }), "{error}");
         assert!(error.to_string().contains("broken.conf"));
@@ -317,13 +236,7 @@ mod tests {
     fn no_connection_option_means_default() {
         let dir = tempfile::tempdir().unwrap();
         let file = write(dir.path(), "k.conf", "[DEFAULT]\ndebug = false\n");
-        let sources = ConfigSources {
-            files: vec![file],
-            dir: None,
-        };
-        assert_eq!(
-            resolve_database_url(None, None, &sources).unwrap().url,
-            DEFAULT_DATABASE_URL
-        );
+        let sources = ConfigSources { files: vec![file], dir: None };
+        assert_eq!(resolve_database_url(None, None, &sources).unwrap().url, DEFAULT_DATABASE_URL);
     }
 }

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use crate::backend::{Backend, DbError, CREATE_ALEMBIC_VERSION};
 use crate::plan::{LegacyStep, Plan, RevisionStep, RowChange};
+use crate::state::UnitId;
 use crate::tree::MigrationSql;
 
 /// What a `db_sync` run did.
@@ -32,9 +33,7 @@ pub fn execute(backend: &mut dyn Backend, plan: &Plan<'_>) -> Result<SyncReport,
     }
     for step in &plan.legacy {
         run_legacy_step(backend, step)?;
-        report
-            .legacy
-            .push((step.repository.repository_id.clone(), step.version.number));
+        report.legacy.push((step.repository.repository_id.clone(), step.version.number));
     }
     if let Some(base) = plan.stamp {
         log::info!("Running stamp_revision  -> {}", base.id);
@@ -57,71 +56,44 @@ pub fn execute(backend: &mut dyn Backend, plan: &Plan<'_>) -> Result<SyncReport,
 fn run_legacy_step(backend: &mut dyn Backend, step: &LegacyStep<'_>) -> Result<(), DbError> {
     let repository = &step.repository.repository_id;
     let version = step.version.number;
-    log::info!(
-        "Running legacy upgrade {repository} {} -> {version} ({})",
-        step.from,
-        step.version.name
-    );
+    log::info!("Running legacy upgrade {repository} {} -> {version} ({})", step.from, step.version.name);
     let started = Instant::now();
-    let what = format!(
-        "legacy migration {repository} {version} ({})",
-        step.version.name
-    );
+    let what = format!("legacy migration {repository} {version} ({})", step.version.name);
+    let id = UnitId::Legacy { repository_id: repository.clone(), version };
     unit(backend, &what, |backend| {
-        run_statements(backend, &what, &step.version.sql)?;
+        run_statements(backend, &what, &id, &step.version.sql, step.resume_through)?;
         let matched = backend.update_legacy_row(repository, step.from, version)?;
-        expect_one_row(matched, || {
-            format!(
-                "migrate_version no longer has {repository} at version {}",
-                step.from
-            )
-        })
+        expect_one_row(matched, || format!("migrate_version no longer has {repository} at version {}", step.from))?;
+        backend.record_progress(None)
     })?;
-    log::info!(
-        "Finished legacy upgrade {repository} {version} in {}",
-        elapsed(started)
-    );
+    log::info!("Finished legacy upgrade {repository} {version} in {}", elapsed(started));
     Ok(())
 }
 
-fn run_revision(
-    backend: &mut dyn Backend,
-    step: &RevisionStep<'_>,
-    create_table: bool,
-) -> Result<(), DbError> {
+fn run_revision(backend: &mut dyn Backend, step: &RevisionStep<'_>, create_table: bool) -> Result<(), DbError> {
     let revision = step.revision;
-    log::info!(
-        "Running upgrade {} -> {}, {}",
-        revision.down_revisions.join(", "),
-        revision.id,
-        revision.message
-    );
+    log::info!("Running upgrade {} -> {}, {}", revision.down_revisions.join(", "), revision.id, revision.message);
     let started = Instant::now();
     let what = format!("revision {} ({})", revision.id, revision.path);
+    let id = UnitId::Revision(revision.id.clone());
     unit(backend, &what, |backend| {
         if create_table {
             backend.execute(CREATE_ALEMBIC_VERSION)?;
         }
-        run_statements(backend, &what, &revision.sql)?;
+        run_statements(backend, &what, &id, &revision.sql, step.resume_through)?;
         match &step.row {
-            RowChange::Insert => backend.insert_alembic_row(&revision.id),
+            RowChange::Insert => backend.insert_alembic_row(&revision.id)?,
             RowChange::Update { from, delete } => {
                 let matched = backend.update_alembic_row(from, &revision.id)?;
-                expect_one_row(matched, || {
-                    format!("alembic_version no longer holds '{from}'")
-                })?;
+                expect_one_row(matched, || format!("alembic_version no longer holds '{from}'"))?;
                 for row in delete {
                     backend.delete_alembic_row(row)?;
                 }
-                Ok(())
             }
         }
+        backend.record_progress(None)
     })?;
-    log::info!(
-        "Finished upgrade to {} in {}",
-        revision.id,
-        elapsed(started)
-    );
+    log::info!("Finished upgrade to {} in {}", revision.id, elapsed(started));
     Ok(())
 }
 
@@ -146,36 +118,53 @@ fn unit(
     }
 }
 
+/// Runs a unit's statements. Without transactional DDL, each statement is first recorded
+/// as in progress. When resuming an interrupted unit, a statement up to `resume_through`
+/// that fails because its effect is already there ("already exists") was applied by the
+/// interrupted run and is skipped; any other failure stops the run.
 fn run_statements(
     backend: &mut dyn Backend,
     what: &str,
+    id: &UnitId,
     sql: &MigrationSql,
+    resume_through: Option<usize>,
 ) -> Result<(), DbError> {
-    let statements = sql.statements(backend.dialect());
     let transactional = backend.transactional_ddl();
+    let statements = sql.statements(backend.dialect());
+    if let Some(last) = resume_through {
+        log::warn!("Resuming {what}, interrupted at statement {} of {}", last + 1, statements.len());
+    }
     for (index, statement) in statements.iter().enumerate() {
-        backend.execute(statement).map_err(|error| {
-            let message = match error {
-                DbError::Statement { message, .. } => message,
-                other => other.to_string(),
-            };
-            let outcome = if transactional {
-                "nothing of it was applied (rolled back)".to_owned()
-            } else if index == 0 {
-                "no statement of it had been applied".to_owned()
-            } else {
-                format!("statements 1 to {index} of it are committed (MySQL commits each DDL statement)")
-            };
-            DbError::Statement {
-                context: format!(
-                    "{what} failed at statement {} of {} ({}); {outcome}",
-                    index + 1,
-                    statements.len(),
-                    abbreviate(statement)
-                ),
-                message,
-            }
-        })?;
+        if !transactional {
+            backend.record_progress(Some((id, index)))?;
+        }
+        let message = match backend.execute(statement) {
+            Ok(()) => continue,
+            Err(DbError::Statement { message, .. }) => message,
+            Err(other) => other.to_string(),
+        };
+        if resume_through.is_some_and(|last| index <= last) && backend.is_already_applied(&message) {
+            log::warn!("Statement {} of {what} was already applied by the interrupted run ({message})", index + 1);
+            continue;
+        }
+        let outcome = if transactional {
+            "nothing of it was applied (rolled back)".to_owned()
+        } else if index == 0 {
+            "no statement of it had been applied".to_owned()
+        } else {
+            format!(
+                "statements 1 to {index} of it are committed (MySQL commits each DDL statement); strata-manage db_sync resumes it once the cause is fixed"
+            )
+        };
+        return Err(DbError::Statement {
+            context: format!(
+                "{what} failed at statement {} of {} ({}); {outcome}",
+                index + 1,
+                statements.len(),
+                abbreviate(statement)
+            ),
+            message,
+        });
     }
     Ok(())
 }

@@ -101,10 +101,7 @@ impl RevisionGraph {
         for (position, revision) in revisions.iter().enumerate() {
             if revision.id.is_empty()
                 || revision.id.len() > 32
-                || !revision
-                    .id
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                || !revision.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
             {
                 return Err(graph_error(format!(
                     "{}: revision id '{}' must be 1 to 32 letters, digits or '_' (it is stored in alembic_version.version_num VARCHAR(32))",
@@ -137,26 +134,18 @@ impl RevisionGraph {
             }
             parents.push(own);
         }
-        let bases: Vec<usize> = (0..revisions.len())
-            .filter(|&r| revisions[r].down_revisions.is_empty())
-            .collect();
+        let bases: Vec<usize> = (0..revisions.len()).filter(|&r| revisions[r].down_revisions.is_empty()).collect();
         let base = match bases.as_slice() {
             [base] => *base,
             [] => {
                 return Err(graph_error(format!(
-                "no base revision (one without down_revision): the graph has a cycle through {}",
-                revisions[0].path
-            )))
+                    "no base revision (one without down_revision): the graph has a cycle through {}",
+                    revisions[0].path
+                )))
             }
             several => {
-                let paths: Vec<&str> = several
-                    .iter()
-                    .map(|&r| revisions[r].path.as_str())
-                    .collect();
-                return Err(graph_error(format!(
-                    "more than one base revision: {}",
-                    paths.join(", ")
-                )));
+                let paths: Vec<&str> = several.iter().map(|&r| revisions[r].path.as_str()).collect();
+                return Err(graph_error(format!("more than one base revision: {}", paths.join(", "))));
             }
         };
         let order = topological_order(&revisions, &parents)?;
@@ -177,21 +166,12 @@ impl RevisionGraph {
                 )));
             }
         }
-        Ok(RevisionGraph {
-            revisions,
-            index,
-            branches,
-            order,
-            base,
-            heads,
-        })
+        Ok(RevisionGraph { revisions, index, branches, order, base, heads })
     }
 
     /// A revision by id.
     pub fn get(&self, id: &str) -> Option<&Revision> {
-        self.index
-            .get(id)
-            .map(|&position| &self.revisions[position])
+        self.index.get(id).map(|&position| &self.revisions[position])
     }
 
     /// The base revision (the one that is stamped on a legacy database).
@@ -201,17 +181,13 @@ impl RevisionGraph {
 
     /// The head of a branch, if the branch exists.
     pub fn head(&self, branch: Branch) -> Option<&Revision> {
-        self.heads
-            .get(&branch)
-            .map(|&position| &self.revisions[position])
+        self.heads.get(&branch).map(|&position| &self.revisions[position])
     }
 
     /// The branch a revision belongs to; the base and anything not below a labelled
     /// revision count as expand, as in keystone.
     pub fn branch_of(&self, id: &str) -> Option<Branch> {
-        self.index
-            .get(id)
-            .map(|&position| self.branches[position].unwrap_or(Branch::Expand))
+        self.index.get(id).map(|&position| self.branches[position].unwrap_or(Branch::Expand))
     }
 
     /// `id` and all its ancestors.
@@ -229,11 +205,7 @@ impl RevisionGraph {
                 pending.push(parent);
             }
         }
-        self.order
-            .iter()
-            .filter(|&&r| seen[r])
-            .map(|&r| &self.revisions[r])
-            .collect()
+        self.order.iter().filter(|&&r| seen[r]).map(|&r| &self.revisions[r]).collect()
     }
 
     /// Every revision, parents before children.
@@ -243,19 +215,12 @@ impl RevisionGraph {
 
     fn parent_positions(&self, position: usize) -> impl Iterator<Item = usize> + '_ {
         let revision = &self.revisions[position];
-        revision
-            .down_revisions
-            .iter()
-            .chain(&revision.depends_on)
-            .map(|id| self.index[id])
+        revision.down_revisions.iter().chain(&revision.depends_on).map(|id| self.index[id])
     }
 }
 
 /// Kahn's algorithm; a revision left over is on a cycle.
-fn topological_order(
-    revisions: &[Revision],
-    parents: &[Vec<usize>],
-) -> Result<Vec<usize>, TreeError> {
+fn topological_order(revisions: &[Revision], parents: &[Vec<usize>]) -> Result<Vec<usize>, TreeError> {
     let mut children: Vec<Vec<usize>> = vec![Vec::new(); revisions.len()];
     let mut waiting: Vec<usize> = parents.iter().map(Vec::len).collect();
     for (child, own) in parents.iter().enumerate() {
@@ -263,10 +228,7 @@ fn topological_order(
             children[parent].push(child);
         }
     }
-    let mut ready: Vec<usize> = (0..revisions.len())
-        .filter(|&r| waiting[r] == 0)
-        .rev()
-        .collect();
+    let mut ready: Vec<usize> = (0..revisions.len()).filter(|&r| waiting[r] == 0).rev().collect();
     let mut order = Vec::with_capacity(revisions.len());
     while let Some(position) = ready.pop() {
         order.push(position);
@@ -296,9 +258,7 @@ fn assign_branches(
     for &position in order {
         let revision = &revisions[position];
         let mut branch = None;
-        let inherited = parents[position]
-            .iter()
-            .filter_map(|&parent| branches[parent]);
+        let inherited = parents[position].iter().filter_map(|&parent| branches[parent]);
         let declared = revision.branch_labels.iter().map(|label| {
             Branch::from_label(label).ok_or_else(|| {
                 graph_error(format!(
@@ -307,11 +267,7 @@ fn assign_branches(
                 ))
             })
         });
-        for candidate in declared
-            .collect::<Result<Vec<_>, _>>()?
-            .into_iter()
-            .chain(inherited)
-        {
+        for candidate in declared.collect::<Result<Vec<_>, _>>()?.into_iter().chain(inherited) {
             match branch {
                 Some(existing) if existing != candidate => {
                     return Err(graph_error(format!(
@@ -322,9 +278,7 @@ fn assign_branches(
                 _ => branch = Some(candidate),
             }
         }
-        if let (Some(folder), Some(actual)) =
-            (revision.folder_branch, branch.or(Some(Branch::Expand)))
-        {
+        if let (Some(folder), Some(actual)) = (revision.folder_branch, branch.or(Some(Branch::Expand))) {
             if folder != actual {
                 return Err(graph_error(format!(
                     "{}: revision '{}' sits in a {folder} folder but belongs to the {actual} branch",
@@ -376,11 +330,7 @@ mod tests {
         assert_eq!(graph.base().id, "base");
         assert_eq!(graph.branch_of("base"), Some(Branch::Expand));
         assert_eq!(graph.branch_of("c2"), Some(Branch::Contract));
-        let ids: Vec<&str> = graph
-            .ancestors_inclusive("c2")
-            .iter()
-            .map(|r| r.id.as_str())
-            .collect();
+        let ids: Vec<&str> = graph.ancestors_inclusive("c2").iter().map(|r| r.id.as_str()).collect();
         assert_eq!(ids, vec!["base", "c1", "c2"]);
     }
 
@@ -398,10 +348,7 @@ mod tests {
         twin.path = "tree/other".into();
         revisions.push(twin);
         let message = error(revisions);
-        assert!(
-            message.contains("defined twice: tree/e1 and tree/other"),
-            "{message}"
-        );
+        assert!(message.contains("defined twice: tree/e1 and tree/other"), "{message}");
     }
 
     #[test]

@@ -19,7 +19,7 @@
 //!
 //! let trees = MigrationTrees::embedded()?;
 //! let url = DatabaseUrl::parse("sqlite:///keystone.db")?;
-//! let report = manager::sync(&url, &trees, Target::Full)?;
+//! let report = manager::sync(&url, &trees, Target::Full, &strata::lock::LockOptions::default())?;
 //! println!("applied {} revisions", report.revisions.len());
 //! # Ok::<(), strata::Error>(())
 //! ```
@@ -30,6 +30,7 @@ pub mod config;
 pub mod error;
 pub mod executor;
 pub mod graph;
+pub mod lock;
 pub mod manager;
 pub mod plan;
 pub mod sql;

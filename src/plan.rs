@@ -20,7 +20,7 @@ use std::collections::HashSet;
 use thiserror::Error;
 
 use crate::graph::{Branch, Revision};
-use crate::state::DatabaseState;
+use crate::state::{DatabaseState, Interrupted, UnitId};
 use crate::tree::{LegacyRepository, LegacyVersion, MigrationTrees};
 
 /// What `db_sync` was asked to do.
@@ -103,6 +103,27 @@ pub enum PlanError {
         /// The controlling id expected.
         expected: String,
     },
+    /// A unit was started on MySQL and never recorded as finished (`--check` reports it).
+    #[error("a db_sync by {holder} started {unit} (statement {statement}) and has not finished it: it is still running, or it was interrupted; run strata-manage db_sync, which waits for a running one and otherwise resumes {unit}")]
+    Interrupted {
+        /// The unit.
+        unit: UnitId,
+        /// 1-based statement number.
+        statement: usize,
+        /// Who ran it.
+        holder: String,
+    },
+    /// The unit recorded as interrupted is not the next one to run: the version rows were
+    /// changed since.
+    #[error("{unit} was interrupted (statement {statement}), but the version tables say {next} comes first: the database was changed by hand since; check the schema against {unit}, then clear the strata_db_sync_lock table")]
+    InterruptedOutOfOrder {
+        /// The interrupted unit.
+        unit: UnitId,
+        /// 1-based statement number.
+        statement: usize,
+        /// What the plan would run first.
+        next: UnitId,
+    },
     /// Tables but no version table at all.
     #[error("the database holds {count} table(s) (such as '{example}') but is under no version control (no alembic_version or migrate_version rows): strata will not guess its schema; use an empty database, or restore the version tables from a backup")]
     UnversionedNonEmpty {
@@ -122,6 +143,8 @@ pub struct LegacyStep<'t> {
     pub version: &'t LegacyVersion,
     /// The version the row is at before this step.
     pub from: i64,
+    /// Resuming an interrupted run: statements up to this index may already be applied.
+    pub resume_through: Option<usize>,
 }
 
 /// How `alembic_version` changes after a revision.
@@ -145,6 +168,8 @@ pub struct RevisionStep<'t> {
     pub revision: &'t Revision,
     /// Its version-row bookkeeping.
     pub row: RowChange,
+    /// Resuming an interrupted run: statements up to this index may already be applied.
+    pub resume_through: Option<usize>,
 }
 
 /// Everything a `db_sync` run will do, in order.
@@ -229,20 +254,13 @@ struct CurrentHeads {
 fn current_heads(trees: &MigrationTrees, state: &DatabaseState) -> Result<CurrentHeads, PlanError> {
     let mut heads = CurrentHeads::default();
     for row in state.alembic_rows() {
-        let branch = trees
-            .graph
-            .branch_of(row)
-            .ok_or_else(|| PlanError::UnknownRevision(row.clone()))?;
+        let branch = trees.graph.branch_of(row).ok_or_else(|| PlanError::UnknownRevision(row.clone()))?;
         let slot = match branch {
             Branch::Expand => &mut heads.expand,
             Branch::Contract => &mut heads.contract,
         };
         if let Some(first) = slot.replace(row.clone()) {
-            return Err(PlanError::DuplicateBranchRows {
-                branch,
-                first,
-                second: row.clone(),
-            });
+            return Err(PlanError::DuplicateBranchRows { branch, first, second: row.clone() });
         }
     }
     if let (None, Some(contract)) = (&heads.expand, &heads.contract) {
@@ -259,20 +277,13 @@ enum Unversioned<'t> {
     Empty,
 }
 
-fn unversioned<'t>(
-    trees: &'t MigrationTrees,
-    state: &DatabaseState,
-) -> Result<Unversioned<'t>, PlanError> {
+fn unversioned<'t>(trees: &'t MigrationTrees, state: &DatabaseState) -> Result<Unversioned<'t>, PlanError> {
     let legacy_rows = state.legacy_versions.as_deref().unwrap_or_default();
     let controlling = trees.legacy.controlling();
-    let controlled =
-        controlling.is_some_and(|repository| state.legacy_row(&repository.repository_id).is_some());
+    let controlled = controlling.is_some_and(|repository| state.legacy_row(&repository.repository_id).is_some());
     if !controlled {
         if !legacy_rows.is_empty() {
-            let found: Vec<&str> = legacy_rows
-                .iter()
-                .map(|row| row.repository_id.as_str())
-                .collect();
+            let found: Vec<&str> = legacy_rows.iter().map(|row| row.repository_id.as_str()).collect();
             return Err(PlanError::UnknownLegacyRepositories {
                 found: found.join(", "),
                 expected: controlling.map_or_else(
@@ -281,22 +292,22 @@ fn unversioned<'t>(
                 ),
             });
         }
-        if let Some(example) = state.tables.first() {
-            return Err(PlanError::UnversionedNonEmpty {
-                count: state.tables.len(),
-                example: example.clone(),
-            });
+        // An interrupted base revision (MySQL) left tables but no version row: resumable.
+        let base_interrupted = state
+            .interrupted
+            .as_ref()
+            .is_some_and(|interrupted| interrupted.unit == UnitId::Revision(trees.graph.base().id.clone()));
+        if let Some(example) = state.tables.first().filter(|_| !base_interrupted) {
+            return Err(PlanError::UnversionedNonEmpty { count: state.tables.len(), example: example.clone() });
         }
         return Ok(Unversioned::Empty);
     }
     let mut steps = Vec::new();
     for repository in &trees.legacy.repositories {
         let controlling_id = &trees.legacy.repositories[0].repository_id;
-        let row = state.legacy_row(&repository.repository_id).ok_or_else(|| {
-            PlanError::LegacyRowMissing {
-                controlling: controlling_id.clone(),
-                missing: repository.repository_id.clone(),
-            }
+        let row = state.legacy_row(&repository.repository_id).ok_or_else(|| PlanError::LegacyRowMissing {
+            controlling: controlling_id.clone(),
+            missing: repository.repository_id.clone(),
         })?;
         // sqlalchemy-migrate writes the version when it puts a repository under control;
         // a NULL is as unusable as a version below the first script.
@@ -315,33 +326,18 @@ fn unversioned<'t>(
                 latest: repository.latest_version(),
             });
         }
-        for step in repository
-            .versions
-            .iter()
-            .filter(|step| step.number > version)
-        {
-            steps.push(LegacyStep {
-                repository,
-                version: step,
-                from: step.number - 1,
-            });
+        for step in repository.versions.iter().filter(|step| step.number > version) {
+            steps.push(LegacyStep { repository, version: step, from: step.number - 1, resume_through: None });
         }
     }
     Ok(Unversioned::Legacy(steps))
 }
 
 /// Plans a `db_sync`.
-pub fn plan_sync<'t>(
-    trees: &'t MigrationTrees,
-    state: &DatabaseState,
-    target: Target,
-) -> Result<Plan<'t>, PlanError> {
+pub fn plan_sync<'t>(trees: &'t MigrationTrees, state: &DatabaseState, target: Target) -> Result<Plan<'t>, PlanError> {
     let heads = current_heads(trees, state)?;
     if target == Target::Contract {
-        let expand_head = trees
-            .graph
-            .head(Branch::Expand)
-            .map(|revision| &revision.id);
+        let expand_head = trees.graph.head(Branch::Expand).map(|revision| &revision.id);
         if expand_head.is_some() && heads.expand.as_ref() != expand_head {
             return Err(PlanError::ContractBeforeExpand);
         }
@@ -357,13 +353,7 @@ pub fn plan_sync<'t>(
     }
     let mut applied: HashSet<&str> = HashSet::new();
     for row in &rows {
-        applied.extend(
-            trees
-                .graph
-                .ancestors_inclusive(row)
-                .into_iter()
-                .map(|revision| revision.id.as_str()),
-        );
+        applied.extend(trees.graph.ancestors_inclusive(row).into_iter().map(|revision| revision.id.as_str()));
     }
     for &branch in target.branches() {
         let Some(head) = trees.graph.head(branch) else {
@@ -373,40 +363,70 @@ pub fn plan_sync<'t>(
             if !applied.insert(revision.id.as_str()) {
                 continue;
             }
-            let mut parents = revision
-                .down_revisions
-                .iter()
-                .filter(|parent| rows.contains(parent))
-                .cloned();
+            let mut parents = revision.down_revisions.iter().filter(|parent| rows.contains(parent)).cloned();
             let row = match parents.next() {
                 None => RowChange::Insert,
-                Some(from) => RowChange::Update {
-                    from,
-                    delete: parents.collect(),
-                },
+                Some(from) => RowChange::Update { from, delete: parents.collect() },
             };
             rows.retain(|row| !revision.down_revisions.contains(row));
             rows.push(revision.id.clone());
-            plan.revisions.push(RevisionStep { revision, row });
+            plan.revisions.push(RevisionStep { revision, row, resume_through: None });
         }
     }
     plan.create_version_table =
         state.alembic_versions.is_none() && (plan.stamp.is_some() || !plan.revisions.is_empty());
+    if let Some(interrupted) = &state.interrupted {
+        mark_resume(&mut plan, interrupted)?;
+    }
     Ok(plan)
+}
+
+/// Lets the first unit of the plan resume where an interrupted run stopped. A marker for a
+/// unit the version tables already record is left over from a run killed between writing
+/// the version row and clearing the marker: nothing to resume.
+fn mark_resume(plan: &mut Plan<'_>, interrupted: &Interrupted) -> Result<(), PlanError> {
+    let mut units: Vec<(UnitId, &mut Option<usize>)> = plan
+        .legacy
+        .iter_mut()
+        .map(|step| {
+            let unit =
+                UnitId::Legacy { repository_id: step.repository.repository_id.clone(), version: step.version.number };
+            (unit, &mut step.resume_through)
+        })
+        .chain(
+            plan.revisions
+                .iter_mut()
+                .map(|step| (UnitId::Revision(step.revision.id.clone()), &mut step.resume_through)),
+        )
+        .collect();
+    let Some(position) = units.iter().position(|(unit, _)| *unit == interrupted.unit) else {
+        log::debug!("{} is recorded as interrupted but already done: nothing to resume", interrupted.unit);
+        return Ok(());
+    };
+    if position != 0 {
+        return Err(PlanError::InterruptedOutOfOrder {
+            unit: interrupted.unit.clone(),
+            statement: interrupted.statement + 1,
+            next: units[0].0.clone(),
+        });
+    }
+    *units[0].1 = Some(interrupted.statement);
+    Ok(())
 }
 
 /// `db_sync --check`: compares the database with the code's heads (keystone's fixed
 /// behaviour, not the Zed bug that compared the database with itself).
 pub fn check(trees: &MigrationTrees, state: &DatabaseState) -> Result<CheckReport, PlanError> {
+    if let Some(interrupted) = &state.interrupted {
+        return Err(PlanError::Interrupted {
+            unit: interrupted.unit.clone(),
+            statement: interrupted.statement + 1,
+            holder: interrupted.holder.clone(),
+        });
+    }
     let heads = current_heads(trees, state)?;
-    let expand_head = trees
-        .graph
-        .head(Branch::Expand)
-        .map(|revision| revision.id.clone());
-    let contract_head = trees
-        .graph
-        .head(Branch::Contract)
-        .map(|revision| revision.id.clone());
+    let expand_head = trees.graph.head(Branch::Expand).map(|revision| revision.id.clone());
+    let contract_head = trees.graph.head(Branch::Contract).map(|revision| revision.id.clone());
     let outcome = if state.alembic_rows().is_empty() {
         match unversioned(trees, state)? {
             Unversioned::Legacy(_) => CheckOutcome::LegacyControlled,
@@ -419,13 +439,7 @@ pub fn check(trees: &MigrationTrees, state: &DatabaseState) -> Result<CheckRepor
     } else {
         CheckOutcome::UpToDate
     };
-    Ok(CheckReport {
-        outcome,
-        expand: heads.expand,
-        contract: heads.contract,
-        expand_head,
-        contract_head,
-    })
+    Ok(CheckReport { outcome, expand: heads.expand, contract: heads.contract, expand_head, contract_head })
 }
 
 /// `db_version`: the expand branch's revision, the legacy version, or nothing.

@@ -33,16 +33,13 @@ pub fn split_statements(sql: &str) -> Result<Vec<&str>, SplitError> {
         let byte = bytes[i];
         match byte {
             b'-' if bytes.get(i + 1) == Some(&b'-') => {
-                i = sql[i..]
-                    .find('\n')
-                    .map_or(bytes.len(), |offset| i + offset + 1);
+                i = sql[i..].find('\n').map_or(bytes.len(), |offset| i + offset + 1);
                 continue;
             }
             b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                let end = sql[i + 2..].find("*/").ok_or(SplitError::Unterminated {
-                    what: "comment",
-                    line: line_of(sql, i),
-                })?;
+                let end = sql[i + 2..]
+                    .find("*/")
+                    .ok_or(SplitError::Unterminated { what: "comment", line: line_of(sql, i) })?;
                 i += 2 + end + 2;
                 continue;
             }
@@ -96,20 +93,14 @@ fn skip_quoted(sql: &str, open: usize) -> Result<usize, SplitError> {
         b'\'' => "string",
         _ => "quoted identifier",
     };
-    Err(SplitError::Unterminated {
-        what,
-        line: line_of(sql, open),
-    })
+    Err(SplitError::Unterminated { what, line: line_of(sql, open) })
 }
 
 /// Skips a PostgreSQL dollar-quoted body (`$$...$$` or `$tag$...$tag$`) starting at `open`.
 /// A `$` that does not open such a body (a `$1` parameter, say) is an ordinary byte.
 fn skip_dollar_quoted(sql: &str, open: usize) -> Result<usize, SplitError> {
     let rest = &sql[open + 1..];
-    let tag_len = rest
-        .bytes()
-        .take_while(|byte| byte.is_ascii_alphanumeric() || *byte == b'_')
-        .count();
+    let tag_len = rest.bytes().take_while(|byte| byte.is_ascii_alphanumeric() || *byte == b'_').count();
     let tag_is_valid = !rest.as_bytes().first().is_some_and(u8::is_ascii_digit);
     if !tag_is_valid || rest.as_bytes().get(tag_len) != Some(&b'$') {
         return Ok(open + 1);
@@ -118,10 +109,7 @@ fn skip_dollar_quoted(sql: &str, open: usize) -> Result<usize, SplitError> {
     let body_start = open + delimiter.len();
     match sql[body_start..].find(delimiter) {
         Some(offset) => Ok(body_start + offset + delimiter.len()),
-        None => Err(SplitError::Unterminated {
-            what: "dollar-quoted body",
-            line: line_of(sql, open),
-        }),
+        None => Err(SplitError::Unterminated { what: "dollar-quoted body", line: line_of(sql, open) }),
     }
 }
 
@@ -138,10 +126,7 @@ mod tests {
         let sql = "-- leading comment\nCREATE TABLE t (\n\tid INTEGER NOT NULL, \n\tPRIMARY KEY (id)\n);\n\n/* block */ CREATE INDEX i ON t (id);\n-- trailing\n";
         assert_eq!(
             split_statements(sql).unwrap(),
-            vec![
-                "CREATE TABLE t (\n\tid INTEGER NOT NULL, \n\tPRIMARY KEY (id)\n)",
-                "CREATE INDEX i ON t (id)"
-            ]
+            vec!["CREATE TABLE t (\n\tid INTEGER NOT NULL, \n\tPRIMARY KEY (id)\n)", "CREATE INDEX i ON t (id)"]
         );
     }
 
@@ -167,26 +152,17 @@ mod tests {
     fn unterminated_constructs_are_reported_with_their_line() {
         assert_eq!(
             split_statements("SELECT 1;\nSELECT 'oops;\n").unwrap_err(),
-            SplitError::Unterminated {
-                what: "string",
-                line: 2
-            }
+            SplitError::Unterminated { what: "string", line: 2 }
         );
         assert_eq!(
             split_statements("/* never closed").unwrap_err(),
-            SplitError::Unterminated {
-                what: "comment",
-                line: 1
-            }
+            SplitError::Unterminated { what: "comment", line: 1 }
         );
         assert!(split_statements("SELECT $$ body").is_err());
     }
 
     #[test]
     fn positional_parameters_are_not_dollar_quotes() {
-        assert_eq!(
-            split_statements("SELECT $1; SELECT 2").unwrap(),
-            vec!["SELECT $1", "SELECT 2"]
-        );
+        assert_eq!(split_statements("SELECT $1; SELECT 2").unwrap(), vec!["SELECT $1", "SELECT 2"]);
     }
 }

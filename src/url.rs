@@ -139,19 +139,10 @@ impl DatabaseUrl {
     pub fn parse(raw: &str) -> Result<DatabaseUrl, UrlError> {
         let raw = raw.trim();
         let shown = redact(raw);
-        let (scheme, rest) = raw
-            .split_once("://")
-            .ok_or_else(|| UrlError::Malformed { url: shown.clone() })?;
-        let dialect_name = scheme
-            .split('+')
-            .next()
-            .unwrap_or_default()
-            .to_ascii_lowercase();
-        let dialect =
-            Dialect::from_scheme(&dialect_name).ok_or_else(|| UrlError::UnknownDialect {
-                dialect: dialect_name.clone(),
-                url: shown.clone(),
-            })?;
+        let (scheme, rest) = raw.split_once("://").ok_or_else(|| UrlError::Malformed { url: shown.clone() })?;
+        let dialect_name = scheme.split('+').next().unwrap_or_default().to_ascii_lowercase();
+        let dialect = Dialect::from_scheme(&dialect_name)
+            .ok_or_else(|| UrlError::UnknownDialect { dialect: dialect_name.clone(), url: shown.clone() })?;
         let (location, query) = match rest.split_once('?') {
             Some((location, query)) => (location, Some(query)),
             None => (rest, None),
@@ -168,28 +159,19 @@ impl DatabaseUrl {
         } else {
             Target::Server(parse_server(location, &shown)?)
         };
-        Ok(DatabaseUrl {
-            dialect,
-            target,
-            params,
-        })
+        Ok(DatabaseUrl { dialect, target, params })
     }
 
     /// The value of a query parameter.
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.params
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.as_str())
+        self.params.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
     }
 }
 
 fn parse_server(location: &str, shown: &str) -> Result<ServerAddress, UrlError> {
     let (authority, database) = location.split_once('/').unwrap_or((location, ""));
     if database.is_empty() {
-        return Err(UrlError::MissingDatabase {
-            url: shown.to_owned(),
-        });
+        return Err(UrlError::MissingDatabase { url: shown.to_owned() });
     }
     // The password may itself contain '@' when not percent-encoded: the host starts after
     // the last one, as in SQLAlchemy.
@@ -214,17 +196,10 @@ fn parse_server(location: &str, shown: &str) -> Result<ServerAddress, UrlError> 
     })
 }
 
-fn split_host_port(
-    host_port: &str,
-    shown: &str,
-) -> Result<(Option<String>, Option<u16>), UrlError> {
+fn split_host_port(host_port: &str, shown: &str) -> Result<(Option<String>, Option<u16>), UrlError> {
     let (host, port) = if let Some(bracketed) = host_port.strip_prefix('[') {
         // IPv6 literal: [::1]:5432
-        let (host, after) = bracketed
-            .split_once(']')
-            .ok_or_else(|| UrlError::Malformed {
-                url: shown.to_owned(),
-            })?;
+        let (host, after) = bracketed.split_once(']').ok_or_else(|| UrlError::Malformed { url: shown.to_owned() })?;
         (host, after.strip_prefix(':'))
     } else {
         match host_port.rsplit_once(':') {
@@ -236,12 +211,7 @@ fn split_host_port(
         None => None,
         Some(port) => match port.parse::<u16>() {
             Ok(number) if number > 0 => Some(number),
-            _ => {
-                return Err(UrlError::BadPort {
-                    port: port.to_owned(),
-                    url: shown.to_owned(),
-                })
-            }
+            _ => return Err(UrlError::BadPort { port: port.to_owned(), url: shown.to_owned() }),
         },
     };
     let host = (!host.is_empty()).then(|| host.to_owned());
@@ -257,10 +227,7 @@ fn parse_query(query: Option<&str>, shown: &str) -> Result<Vec<(String, String)>
         .filter(|pair| !pair.is_empty())
         .map(|pair| {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            Ok((
-                decode(key, shown)?,
-                decode(&value.replace('+', " "), shown)?,
-            ))
+            Ok((decode(key, shown)?, decode(&value.replace('+', " "), shown)?))
         })
         .collect()
 }
@@ -269,9 +236,7 @@ fn decode(text: &str, shown: &str) -> Result<String, UrlError> {
     percent_decode_str(text)
         .decode_utf8()
         .map(|decoded| decoded.into_owned())
-        .map_err(|_| UrlError::BadEncoding {
-            url: shown.to_owned(),
-        })
+        .map_err(|_| UrlError::BadEncoding { url: shown.to_owned() })
 }
 
 /// Hides the password of a URL that may not even parse, for error messages.
@@ -344,18 +309,15 @@ mod tests {
         assert!(absolute.target == Target::File("/var/lib/keystone/keystone.db".into()));
         assert_eq!(
             DatabaseUrl::parse("sqlite://").unwrap_err(),
-            UrlError::MissingSqlitePath {
-                url: "sqlite://".into()
-            }
+            UrlError::MissingSqlitePath { url: "sqlite://".into() }
         );
     }
 
     #[test]
     fn driver_is_ignored_and_credentials_are_decoded() {
-        let url = DatabaseUrl::parse(
-            "mysql+pymysql://keystone:p%40ss%3Aw0rd@db.example.org:3307/keystone?charset=utf8",
-        )
-        .unwrap();
+        let url =
+            DatabaseUrl::parse("mysql+pymysql://keystone:p%40ss%3Aw0rd@db.example.org:3307/keystone?charset=utf8")
+                .unwrap();
         assert_eq!(url.dialect, Dialect::Mysql);
         let server = server(&url);
         assert_eq!(server.user.as_deref(), Some("keystone"));
@@ -372,10 +334,7 @@ mod tests {
         assert_eq!(url.dialect, Dialect::Postgresql);
         assert_eq!(server(&url).host.as_deref(), Some("::1"));
         assert_eq!(url.to_string(), "postgresql://u@[::1]:5432/ks");
-        assert_eq!(
-            DatabaseUrl::parse("mariadb://r@h/d").unwrap().dialect,
-            Dialect::Mysql
-        );
+        assert_eq!(DatabaseUrl::parse("mariadb://r@h/d").unwrap().dialect, Dialect::Mysql);
     }
 
     #[test]
@@ -385,28 +344,17 @@ mod tests {
         assert_eq!(url.to_string(), "postgresql://admin:***@host/db");
         assert!(!format!("{url:?}").contains("s3cr"));
         assert_eq!(redact("oracle://u:topsecret@h/d"), "oracle://u:***@h/d");
-        let error = DatabaseUrl::parse("oracle://u:topsecret@h/d")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            error.contains("unknown database dialect 'oracle'"),
-            "{error}"
-        );
+        let error = DatabaseUrl::parse("oracle://u:topsecret@h/d").unwrap_err().to_string();
+        assert!(error.contains("unknown database dialect 'oracle'"), "{error}");
         assert!(!error.contains("topsecret"), "{error}");
     }
 
     #[test]
     fn malformed_urls_are_named() {
-        assert!(matches!(
-            DatabaseUrl::parse("keystone.db"),
-            Err(UrlError::Malformed { .. })
-        ));
+        assert!(matches!(DatabaseUrl::parse("keystone.db"), Err(UrlError::Malformed { .. })));
         let error = DatabaseUrl::parse("mysql://u:pw@h:port/db").unwrap_err();
         assert!(matches!(error, UrlError::BadPort { ref port, .. } if port == "port"));
         assert!(!error.to_string().contains(":pw@"));
-        assert!(matches!(
-            DatabaseUrl::parse("postgresql://u@h:5432"),
-            Err(UrlError::MissingDatabase { .. })
-        ));
+        assert!(matches!(DatabaseUrl::parse("postgresql://u@h:5432"), Err(UrlError::MissingDatabase { .. })));
     }
 }

@@ -8,21 +8,13 @@ use crate::sync::{CONTRACT_HEAD, EXPAND_HEAD};
 const SECRET: &str = "s3cr3t-Pa55";
 
 fn assert_secret_hidden(run: &crate::support::Run) {
-    assert!(
-        !run.stdout.contains(SECRET) && !run.stderr.contains(SECRET),
-        "password leaked\n{run}"
-    );
+    assert!(!run.stdout.contains(SECRET) && !run.stderr.contains(SECRET), "password leaked\n{run}");
 }
 
 /// Every command against `url` fails cleanly with `text` in its error line, even at debug
 /// level, and never shows the password.
 fn every_command_fails(db: &mut TestDb, url: &str, text: &str) {
-    for args in [
-        &["db_sync"][..],
-        &["db_sync", "--expand"],
-        &["db_sync", "--check"],
-        &["db_version"],
-    ] {
+    for args in [&["db_sync"][..], &["db_sync", "--expand"], &["db_sync", "--check"], &["db_version"]] {
         let mut command = strata(db.dir.path());
         command.arg("--database-url").arg(url).arg("-d").args(args);
         let outcome = run(command);
@@ -33,10 +25,7 @@ fn every_command_fails(db: &mut TestDb, url: &str, text: &str) {
 
 dbtest!(unreachable_server_or_path_fails_cleanly, |db| {
     let (url, text) = match db.engine {
-        Engine::Sqlite => (
-            format!("sqlite:///{}/no/such/dir/x.db", db.dir.path().display()),
-            "does not exist",
-        ),
+        Engine::Sqlite => (format!("sqlite:///{}/no/such/dir/x.db", db.dir.path().display()), "does not exist"),
         Engine::Postgresql => (
             format!("postgresql+psycopg2://postgres:{SECRET}@127.0.0.1:1/keystone"),
             "cannot connect to postgresql://postgres:***@127.0.0.1:1/keystone",
@@ -65,18 +54,11 @@ dbtest!(missing_database_fails_cleanly, |db| {
 fn unknown_dialect_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let mut command = strata(dir.path());
-    command.args([
-        "--database-url",
-        &format!("oracle+cx://scott:{SECRET}@db/orcl"),
-        "db_sync",
-    ]);
+    command.args(["--database-url", &format!("oracle+cx://scott:{SECRET}@db/orcl"), "db_sync"]);
     let outcome = run(command);
     outcome.fails_with("unknown database dialect 'oracle'");
     assert_secret_hidden(&outcome);
-    assert!(
-        fs::read_dir(dir.path()).unwrap().next().is_none(),
-        "nothing may be created"
-    );
+    assert!(fs::read_dir(dir.path()).unwrap().next().is_none(), "nothing may be created");
 }
 
 #[test]
@@ -109,29 +91,16 @@ fn missing_unreadable_or_malformed_config_files_are_named() {
 
     let not_a_dir = dir.path().join("no-such-dir");
     let mut command = strata(dir.path());
-    command
-        .arg("--config-dir")
-        .arg(&not_a_dir)
-        .arg("db_version");
+    command.arg("--config-dir").arg(&not_a_dir).arg("db_version");
     run(command).fails_with("cannot read");
-    let created: Vec<_> = fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    assert_eq!(
-        created.len(),
-        1,
-        "only the broken config file exists: {created:?}"
-    );
+    let created: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(created.len(), 1, "only the broken config file exists: {created:?}");
 }
 
 /// A copy of the embedded alembic tree in `dir`, to be broken by a test.
 fn copy_alembic_tree(dir: &Path) -> PathBuf {
     let target = dir.join("alembic");
-    copy_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("alembic_versions"),
-        &target,
-    );
+    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("alembic_versions"), &target);
     target
 }
 
@@ -159,120 +128,110 @@ type BreakTree = Box<dyn Fn(&Path)>;
 
 const E2: &str = "bobcat/expand/b4f8b3f584e0_fix_incorrect_constraints";
 
-dbtest!(
-    malformed_trees_are_refused_before_the_database_is_touched,
-    |db| {
-        // Expanded only: every command below would have work to do with an intact tree.
-        db.manage(&["db_sync", "--expand"]).expect(0);
-        let before = db.fingerprint();
-        let cases: Vec<(&str, BreakTree, &str)> = vec![
-            (
-                "cycle",
-                Box::new(|tree: &Path| {
-                    edit(
-                        &tree.join("27e647c0fad4_initial_version/revision.toml"),
-                        "revision = \"27e647c0fad4\"\n",
-                        "revision = \"27e647c0fad4\"\ndown_revision = \"742c857f1dfb\"\n",
-                    );
-                }),
-                "cycle",
-            ),
-            (
-                "duplicate",
-                Box::new(|tree: &Path| {
-                    edit(&tree.join("bobcat/expand/11c3b243b4cb_remove_service_provider_relay_state_server_default/revision.toml"), "revision = \"11c3b243b4cb\"", "revision = \"b4f8b3f584e0\"");
-                }),
-                "defined twice",
-            ),
-            (
-                "missing parent",
-                Box::new(|tree: &Path| {
-                    edit(
-                        &tree.join(E2).join("revision.toml"),
-                        "down_revision = \"29e87d24a316\"",
-                        "down_revision = \"000000000000\"",
-                    );
-                }),
-                "down_revision '000000000000'",
-            ),
-            (
-                "two heads",
-                Box::new(|tree: &Path| {
-                    edit(&tree.join("2024.1/expand/47147121_add_identity_federation_attribute_mapping_schema_version/revision.toml"), "down_revision = \"11c3b243b4cb\"", "down_revision = \"b4f8b3f584e0\"");
-                }),
-                "two heads",
-            ),
-            (
-                "bad metadata",
-                Box::new(|tree: &Path| {
-                    fs::write(
-                        tree.join(E2).join("revision.toml"),
-                        "revision = \"b4f8b3f584e0\"\ndown_revision = [\n",
-                    )
+dbtest!(malformed_trees_are_refused_before_the_database_is_touched, |db| {
+    // Expanded only: every command below would have work to do with an intact tree.
+    db.manage(&["db_sync", "--expand"]).expect(0);
+    let before = db.fingerprint();
+    let cases: Vec<(&str, BreakTree, &str)> = vec![
+        (
+            "cycle",
+            Box::new(|tree: &Path| {
+                edit(
+                    &tree.join("27e647c0fad4_initial_version/revision.toml"),
+                    "revision = \"27e647c0fad4\"\n",
+                    "revision = \"27e647c0fad4\"\ndown_revision = \"742c857f1dfb\"\n",
+                );
+            }),
+            "cycle",
+        ),
+        (
+            "duplicate",
+            Box::new(|tree: &Path| {
+                edit(
+                    &tree.join(
+                        "bobcat/expand/11c3b243b4cb_remove_service_provider_relay_state_server_default/revision.toml",
+                    ),
+                    "revision = \"11c3b243b4cb\"",
+                    "revision = \"b4f8b3f584e0\"",
+                );
+            }),
+            "defined twice",
+        ),
+        (
+            "missing parent",
+            Box::new(|tree: &Path| {
+                edit(
+                    &tree.join(E2).join("revision.toml"),
+                    "down_revision = \"29e87d24a316\"",
+                    "down_revision = \"000000000000\"",
+                );
+            }),
+            "down_revision '000000000000'",
+        ),
+        (
+            "two heads",
+            Box::new(|tree: &Path| {
+                edit(
+                    &tree.join(
+                        "2024.1/expand/47147121_add_identity_federation_attribute_mapping_schema_version/revision.toml",
+                    ),
+                    "down_revision = \"11c3b243b4cb\"",
+                    "down_revision = \"b4f8b3f584e0\"",
+                );
+            }),
+            "two heads",
+        ),
+        (
+            "bad metadata",
+            Box::new(|tree: &Path| {
+                fs::write(tree.join(E2).join("revision.toml"), "revision = \"b4f8b3f584e0\"\ndown_revision = [\n")
                     .unwrap();
-                }),
-                "revision.toml",
-            ),
-            (
-                "stray file",
-                Box::new(|tree: &Path| {
-                    fs::write(tree.join(E2).join("upgrade.py"), "def upgrade(): pass\n").unwrap();
-                }),
-                "upgrade.py is not a migration file",
-            ),
-            (
-                "unterminated SQL",
-                Box::new(|tree: &Path| {
-                    fs::write(
-                        tree.join(E2).join("up.sql"),
-                        "ALTER TABLE trust ADD COLUMN x VARCHAR(1) DEFAULT 'oops;\n",
-                    )
+            }),
+            "revision.toml",
+        ),
+        (
+            "stray file",
+            Box::new(|tree: &Path| {
+                fs::write(tree.join(E2).join("upgrade.py"), "def upgrade(): pass\n").unwrap();
+            }),
+            "upgrade.py is not a migration file",
+        ),
+        (
+            "unterminated SQL",
+            Box::new(|tree: &Path| {
+                fs::write(tree.join(E2).join("up.sql"), "ALTER TABLE trust ADD COLUMN x VARCHAR(1) DEFAULT 'oops;\n")
                     .unwrap();
-                    for backend in ["sqlite", "postgresql", "mysql"] {
-                        fs::remove_file(tree.join(E2).join(format!("up.{backend}.sql"))).unwrap();
-                    }
-                }),
-                "never closed",
-            ),
-        ];
-        for (label, break_tree, text) in cases {
-            let scratch = tempfile::tempdir().unwrap();
-            let tree = copy_alembic_tree(scratch.path());
-            break_tree(&tree);
-            for args in [&["db_sync"][..], &["db_sync", "--check"], &["db_version"]] {
-                let mut full: Vec<&str> = vec!["--alembic-dir", tree.to_str().unwrap()];
-                full.extend_from_slice(args);
-                let outcome = db.manage(&full);
-                assert_eq!(outcome.status, 1, "case {label}\n{outcome}");
-                outcome.fails_with(text);
-            }
-            assert_eq!(
-                before,
-                db.fingerprint(),
-                "case {label} changed the database"
-            );
-        }
-        // The intact copy works, so the failures above came from the breakage alone.
+                for backend in ["sqlite", "postgresql", "mysql"] {
+                    fs::remove_file(tree.join(E2).join(format!("up.{backend}.sql"))).unwrap();
+                }
+            }),
+            "never closed",
+        ),
+    ];
+    for (label, break_tree, text) in cases {
         let scratch = tempfile::tempdir().unwrap();
         let tree = copy_alembic_tree(scratch.path());
-        db.manage(&["--alembic-dir", tree.to_str().unwrap(), "db_sync"])
-            .expect(0);
-        assert_eq!(
-            db.alembic_rows().unwrap(),
-            vec![EXPAND_HEAD.to_string(), CONTRACT_HEAD.to_string()]
-        );
+        break_tree(&tree);
+        for args in [&["db_sync"][..], &["db_sync", "--check"], &["db_version"]] {
+            let mut full: Vec<&str> = vec!["--alembic-dir", tree.to_str().unwrap()];
+            full.extend_from_slice(args);
+            let outcome = db.manage(&full);
+            assert_eq!(outcome.status, 1, "case {label}\n{outcome}");
+            outcome.fails_with(text);
+        }
+        assert_eq!(before, db.fingerprint(), "case {label} changed the database");
     }
-);
+    // The intact copy works, so the failures above came from the breakage alone.
+    let scratch = tempfile::tempdir().unwrap();
+    let tree = copy_alembic_tree(scratch.path());
+    db.manage(&["--alembic-dir", tree.to_str().unwrap(), "db_sync"]).expect(0);
+    assert_eq!(db.alembic_rows().unwrap(), vec![EXPAND_HEAD.to_string(), CONTRACT_HEAD.to_string()]);
+});
 
 dbtest!(non_empty_database_without_version_tables_is_refused, |db| {
-    db.conn()
-        .exec("CREATE TABLE project (id VARCHAR(64) NOT NULL PRIMARY KEY)");
+    db.conn().exec("CREATE TABLE project (id VARCHAR(64) NOT NULL PRIMARY KEY)");
     let before = db.fingerprint();
-    for args in [
-        &["db_sync"][..],
-        &["db_sync", "--expand"],
-        &["db_sync", "--check"],
-    ] {
+    for args in [&["db_sync"][..], &["db_sync", "--expand"], &["db_sync", "--check"]] {
         db.manage(args).fails_with("is under no version control");
     }
     assert_eq!(before, db.fingerprint());
@@ -283,35 +242,27 @@ dbtest!(unknown_revision_is_reported_as_a_newer_database, |db| {
     db.conn().exec("UPDATE alembic_version SET version_num = 'f00dfeed0001' WHERE version_num = '742c857f1dfb'");
     let before = db.fingerprint();
     for args in [&["db_sync"][..], &["db_sync", "--check"], &["db_version"]] {
-        db.manage(args)
-            .fails_with("holds revision 'f00dfeed0001', which this release does not know");
+        db.manage(args).fails_with("holds revision 'f00dfeed0001', which this release does not know");
     }
     assert_eq!(before, db.fingerprint());
 });
 
 dbtest!(impossible_version_rows_are_refused, |db| {
     db.manage(&["db_sync"]).expect(0);
-    db.conn()
-        .exec("INSERT INTO alembic_version (version_num) VALUES ('47147121')");
+    db.conn().exec("INSERT INTO alembic_version (version_num) VALUES ('47147121')");
     let before = db.fingerprint();
-    db.manage(&["db_sync"])
-        .fails_with("two rows for the expand branch");
-    db.manage(&["db_sync", "--check"])
-        .fails_with("two rows for the expand branch");
-    db.conn()
-        .exec("DELETE FROM alembic_version WHERE version_num IN ('47147121', '742c857f1dfb')");
+    db.manage(&["db_sync"]).fails_with("two rows for the expand branch");
+    db.manage(&["db_sync", "--check"]).fails_with("two rows for the expand branch");
+    db.conn().exec("DELETE FROM alembic_version WHERE version_num IN ('47147121', '742c857f1dfb')");
     db.manage(&["db_sync"]).fails_with("no expand revision");
-    db.manage(&["db_sync", "--check"])
-        .fails_with("no expand revision");
+    db.manage(&["db_sync", "--check"]).fails_with("no expand revision");
     assert_ne!(before, db.fingerprint());
 });
 
 dbtest!(legacy_rows_of_unknown_repositories_are_refused, |db| {
     db.conn().exec("CREATE TABLE migrate_version (repository_id VARCHAR(250) NOT NULL, repository_path TEXT, version INTEGER, PRIMARY KEY (repository_id))");
-    db.conn()
-        .exec("INSERT INTO migrate_version VALUES ('keystone', '/old/migrate_repo', 109)");
+    db.conn().exec("INSERT INTO migrate_version VALUES ('keystone', '/old/migrate_repo', 109)");
     let before = db.fingerprint();
-    db.manage(&["db_sync"])
-        .fails_with("only repository ids this release does not know (keystone)");
+    db.manage(&["db_sync"]).fails_with("only repository ids this release does not know (keystone)");
     assert_eq!(before, db.fingerprint());
 });

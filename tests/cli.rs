@@ -9,11 +9,7 @@ fn help_lists_the_commands_and_exit_statuses() {
     let mut command = strata(dir.path());
     command.arg("--help");
     let outcome = run(command);
-    outcome
-        .expect(0)
-        .stdout_has("db_sync")
-        .stdout_has("db_version")
-        .stdout_has("Exit status");
+    outcome.expect(0).stdout_has("db_sync").stdout_has("db_version").stdout_has("Exit status");
     let mut command = strata(dir.path());
     command.args(["db_sync", "--help"]);
     run(command)
@@ -65,10 +61,7 @@ fn flag_beats_environment_beats_config_file() {
     assert!(dir.path().join("from-file.db").is_file());
     sync(None, Some("sqlite:///from-env.db"));
     assert!(dir.path().join("from-env.db").is_file());
-    sync(
-        Some("sqlite:///from-flag.db"),
-        Some("sqlite:///not-this.db"),
-    );
+    sync(Some("sqlite:///from-flag.db"), Some("sqlite:///not-this.db"));
     assert!(dir.path().join("from-flag.db").is_file());
     assert!(!dir.path().join("not-this.db").exists());
 }
@@ -78,21 +71,10 @@ fn config_dir_files_are_read_in_name_order() {
     let dir = tempfile::tempdir().unwrap();
     let confd = dir.path().join("keystone.conf.d");
     fs::create_dir(&confd).unwrap();
-    fs::write(
-        confd.join("10-first.conf"),
-        "[database]\nconnection = sqlite:///first.db\n",
-    )
-    .unwrap();
-    fs::write(
-        confd.join("20-second.conf"),
-        "[database]\nconnection = sqlite:///second.db\n",
-    )
-    .unwrap();
+    fs::write(confd.join("10-first.conf"), "[database]\nconnection = sqlite:///first.db\n").unwrap();
+    fs::write(confd.join("20-second.conf"), "[database]\nconnection = sqlite:///second.db\n").unwrap();
     let mut command = strata(dir.path());
-    command
-        .arg("--config-dir")
-        .arg(&confd)
-        .args(["db_sync", "--expand"]);
+    command.arg("--config-dir").arg(&confd).args(["db_sync", "--expand"]);
     run(command).expect(0);
     assert!(dir.path().join("second.db").is_file() && !dir.path().join("first.db").exists());
 }
@@ -103,34 +85,16 @@ fn debug_logs_show_sql_and_url_but_never_the_password() {
     let db = dir.path().join("k.db");
     let conf = dir.path().join("k.conf");
     // The password is ignored by SQLite but must still be hidden wherever the URL is shown.
-    fs::write(
-        &conf,
-        format!("[database]\nconnection = sqlite:///{}\n", db.display()),
-    )
-    .unwrap();
+    fs::write(&conf, format!("[database]\nconnection = sqlite:///{}\n", db.display())).unwrap();
     let mut command = strata(dir.path());
-    command
-        .arg("--config-file")
-        .arg(&conf)
-        .args(["-d", "db_sync"]);
+    command.arg("--config-file").arg(&conf).args(["-d", "db_sync"]);
     let outcome = run(command);
-    outcome
-        .expect(0)
-        .stderr_has("CREATE TABLE alembic_version")
-        .stderr_has("DEBUG");
+    outcome.expect(0).stderr_has("CREATE TABLE alembic_version").stderr_has("DEBUG");
     let mut command = strata(dir.path());
-    command.args([
-        "--database-url",
-        "postgresql://keystone:hunter2hunter2@127.0.0.1:1/ks",
-        "-d",
-        "db_version",
-    ]);
+    command.args(["--database-url", "postgresql://keystone:hunter2hunter2@127.0.0.1:1/ks", "-d", "db_version"]);
     let outcome = run(command);
     outcome.expect(1);
-    assert!(
-        outcome.stderr.contains("keystone:***@") && !outcome.stderr.contains("hunter2"),
-        "{outcome}"
-    );
+    assert!(outcome.stderr.contains("keystone:***@") && !outcome.stderr.contains("hunter2"), "{outcome}");
 }
 
 #[test]
@@ -140,10 +104,7 @@ fn logs_go_to_stderr_and_output_to_stdout() {
     command.args(["db_sync", "--expand"]);
     let outcome = run(command);
     outcome.expect(0);
-    assert!(
-        outcome.stdout.is_empty() && outcome.stderr.contains("INFO"),
-        "{outcome}"
-    );
+    assert!(outcome.stdout.is_empty() && outcome.stderr.contains("INFO"), "{outcome}");
     let mut command = strata(dir.path());
     command.args(["-v", "db_version"]);
     let outcome = run(command);

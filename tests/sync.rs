@@ -7,10 +7,7 @@ pub const CONTRACT_HEAD: &str = "c88cdce8f248";
 /// Runs `db_sync --check` and returns (exit status, stdout).
 pub fn check(db: &mut TestDb) -> (i32, String) {
     let run = db.manage(&["db_sync", "--check"]);
-    assert!(
-        run.stderr.lines().all(|line| !line.contains("error")),
-        "{run}"
-    );
+    assert!(run.stderr.lines().all(|line| !line.contains("error")), "{run}");
     (run.status, run.stdout)
 }
 
@@ -24,11 +21,12 @@ dbtest!(fresh_sync_reaches_both_heads_and_reports_them, |db| {
     assert_eq!(db_version(db), "None");
     let (status, out) = check(db);
     assert_eq!(status, 2);
-    assert!(out.contains("Your database is not up to date. Your first step is to run `strata-manage db_sync --expand`."), "{out}");
     assert!(
-        out.contains(&format!(
-            "Expand: None (head: {EXPAND_HEAD})\nContract: None (head: {CONTRACT_HEAD})"
-        )),
+        out.contains("Your database is not up to date. Your first step is to run `strata-manage db_sync --expand`."),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("Expand: None (head: {EXPAND_HEAD})\nContract: None (head: {CONTRACT_HEAD})")),
         "{out}"
     );
 
@@ -40,16 +38,10 @@ dbtest!(fresh_sync_reaches_both_heads_and_reports_them, |db| {
         .stderr_has("Running upgrade 29e87d24a316 -> b4f8b3f584e0, Fix incorrect constraints.")
         .stderr_has("Finished upgrade to c88cdce8f248 in");
 
-    assert_eq!(
-        db.alembic_rows().unwrap(),
-        vec![EXPAND_HEAD.to_string(), CONTRACT_HEAD.to_string()]
-    );
+    assert_eq!(db.alembic_rows().unwrap(), vec![EXPAND_HEAD.to_string(), CONTRACT_HEAD.to_string()]);
     let (status, out) = check(db);
     assert_eq!(status, 0, "{out}");
-    assert!(
-        out.starts_with("All db_sync commands are upgraded to the same version and up-to-date.\n"),
-        "{out}"
-    );
+    assert!(out.starts_with("All db_sync commands are upgraded to the same version and up-to-date.\n"), "{out}");
     assert_eq!(db_version(db), EXPAND_HEAD);
     let project = db.conn().lines("SELECT id AS value FROM project");
     assert_eq!(project, vec!["<<keystone.domain.root>>".to_string()]);
@@ -64,52 +56,36 @@ dbtest!(second_sync_changes_nothing, |db| {
     assert_eq!(before, db.fingerprint());
 });
 
-dbtest!(
-    rolling_upgrade_expand_then_contract_equals_full_sync,
-    |db| {
-        let run = db.manage(&["db_sync", "--contract"]);
-        run.fails_with("You are attempting to upgrade contract ahead of expand.");
-        assert_eq!(
-            db.tables(),
-            Vec::<String>::new(),
-            "a refused --contract creates nothing"
-        );
+dbtest!(rolling_upgrade_expand_then_contract_equals_full_sync, |db| {
+    let run = db.manage(&["db_sync", "--contract"]);
+    run.fails_with("You are attempting to upgrade contract ahead of expand.");
+    assert_eq!(db.tables(), Vec::<String>::new(), "a refused --contract creates nothing");
 
-        db.manage(&["db_sync", "--expand"]).expect(0);
-        assert_eq!(db.alembic_rows().unwrap(), vec![EXPAND_HEAD.to_string()]);
-        let (status, out) = check(db);
-        assert_eq!(status, 4, "{out}");
-        assert!(out.contains("Expand version is ahead of contract. Your next step is to run `strata-manage db_sync --contract`."));
-        assert!(
-            out.contains(&format!("Contract: None (head: {CONTRACT_HEAD})")),
-            "{out}"
-        );
-        assert_eq!(db_version(db), EXPAND_HEAD);
+    db.manage(&["db_sync", "--expand"]).expect(0);
+    assert_eq!(db.alembic_rows().unwrap(), vec![EXPAND_HEAD.to_string()]);
+    let (status, out) = check(db);
+    assert_eq!(status, 4, "{out}");
+    assert!(out
+        .contains("Expand version is ahead of contract. Your next step is to run `strata-manage db_sync --contract`."));
+    assert!(out.contains(&format!("Contract: None (head: {CONTRACT_HEAD})")), "{out}");
+    assert_eq!(db_version(db), EXPAND_HEAD);
 
-        let before = db.fingerprint();
-        db.manage(&["db_sync", "--migrate"]).expect(0).stdout_has(
-            "Data migrations are no longer supported with alembic. This is now a no-op.",
-        );
-        assert_eq!(before, db.fingerprint(), "--migrate touches nothing");
+    let before = db.fingerprint();
+    db.manage(&["db_sync", "--migrate"])
+        .expect(0)
+        .stdout_has("Data migrations are no longer supported with alembic. This is now a no-op.");
+    assert_eq!(before, db.fingerprint(), "--migrate touches nothing");
 
-        db.manage(&["db_sync", "--contract"]).expect(0);
-        assert_eq!(check(db).0, 0);
-        assert_eq!(
-            db.fingerprint(),
-            crate::support::db::fresh_fingerprint(db.engine)
-        );
-    }
-);
+    db.manage(&["db_sync", "--contract"]).expect(0);
+    assert_eq!(check(db).0, 0);
+    assert_eq!(db.fingerprint(), crate::support::db::fresh_fingerprint(db.engine));
+});
 
 dbtest!(check_and_db_version_never_write, |db| {
     let empty = db.fingerprint();
     check(db);
     db_version(db);
-    assert_eq!(
-        empty,
-        db.fingerprint(),
-        "read-only commands must not create anything, not even a file"
-    );
+    assert_eq!(empty, db.fingerprint(), "read-only commands must not create anything, not even a file");
     db.manage(&["db_sync", "--expand"]).expect(0);
     let expanded = db.fingerprint();
     check(db);
@@ -119,20 +95,14 @@ dbtest!(check_and_db_version_never_write, |db| {
 
 dbtest!(check_reports_an_older_expand_revision, |db| {
     db.manage(&["db_sync"]).expect(0);
-    db.conn().exec(
-        "UPDATE alembic_version SET version_num = '47147121' WHERE version_num = '742c857f1dfb'",
-    );
+    db.conn().exec("UPDATE alembic_version SET version_num = '47147121' WHERE version_num = '742c857f1dfb'");
     let (status, out) = check(db);
     assert_eq!(status, 2, "{out}");
-    assert!(
-        out.contains("Expand: 47147121 (head: 742c857f1dfb)"),
-        "{out}"
-    );
+    assert!(out.contains("Expand: 47147121 (head: 742c857f1dfb)"), "{out}");
 });
 
 dbtest!(version_argument_is_refused, |db| {
-    db.manage(&["db_sync", "42"])
-        .fails_with("Specifying a version is no longer supported");
+    db.manage(&["db_sync", "42"]).fails_with("Specifying a version is no longer supported");
     assert!(db.tables().is_empty());
     // With a flag the argument is ignored, as keystone does.
     db.manage(&["db_sync", "--expand", "42"]).expect(0);

@@ -14,13 +14,18 @@ use std::fmt;
 
 use thiserror::Error;
 
-use crate::state::{DatabaseState, LegacyRow};
+use crate::lock::LockOptions;
+use crate::state::{DatabaseState, Interrupted, LegacyRow, UnitId};
 use crate::url::{DatabaseUrl, Dialect};
 
 /// `alembic_version` exactly as alembic creates it (the text is what SQLite stores, so it
 /// keeps alembic's layout byte for byte).
 pub const CREATE_ALEMBIC_VERSION: &str =
     "CREATE TABLE alembic_version (\n\tversion_num VARCHAR(32) NOT NULL, \n\tCONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)\n)";
+
+/// The table whose existence is the `db_sync` lock on MySQL/MariaDB (it exists only while a
+/// run holds the lock, or after a run was killed).
+pub const LOCK_TABLE: &str = "strata_db_sync_lock";
 
 /// A failure reported by the database or its driver. Messages never contain a password:
 /// URLs are shown redacted, and drivers do not echo credentials.
@@ -46,15 +51,20 @@ pub enum DbError {
     /// A version row was not where the plan expected it: another process changed it.
     #[error("{0}")]
     Concurrent(String),
+    /// Another `db_sync` held the lock for longer than the timeout.
+    #[error("gave up after waiting {waited_secs} s for the db_sync lock, held by {holder}: wait for that run to finish (or make sure it is dead), then run db_sync again")]
+    LockTimeout {
+        /// Who holds it.
+        holder: String,
+        /// How long strata waited.
+        waited_secs: u64,
+    },
 }
 
 impl DbError {
     /// Wraps a driver error with what strata was doing.
     pub fn statement(context: impl fmt::Display, error: impl fmt::Display) -> DbError {
-        DbError::Statement {
-            context: context.to_string(),
-            message: one_line(&error.to_string()),
-        }
+        DbError::Statement { context: context.to_string(), message: one_line(&error.to_string()) }
     }
 }
 
@@ -72,11 +82,9 @@ pub enum Access {
     ReadWrite,
 }
 
-/// The operations strata needs from a database.
-pub trait Backend {
-    /// Which engine this is.
-    fn dialect(&self) -> Dialect;
-
+/// The SQL primitives every backend provides, written once for all diesel connections by
+/// the `diesel_primitives!` macro.
+pub trait Primitives {
     /// Runs one statement, as text (no parameters).
     fn execute(&mut self, statement: &str) -> Result<(), DbError>;
 
@@ -100,12 +108,20 @@ pub trait Backend {
 
     /// Moves a `migrate_version` row from one version to the next, as sqlalchemy-migrate
     /// does; returns the rows matched.
-    fn update_legacy_row(
-        &mut self,
-        repository_id: &str,
-        from: i64,
-        to: i64,
-    ) -> Result<usize, DbError>;
+    fn update_legacy_row(&mut self, repository_id: &str, from: i64, to: i64) -> Result<usize, DbError>;
+}
+
+/// The operations strata needs from a database: the primitives plus what differs in kind
+/// between engines (transactions, the `db_sync` lock, progress records).
+pub trait Backend: Primitives {
+    /// Which engine this is.
+    fn dialect(&self) -> Dialect;
+
+    /// Takes the `db_sync` lock, waiting up to `options.timeout` and saying who holds it.
+    fn lock(&mut self, options: &LockOptions) -> Result<(), DbError>;
+
+    /// Releases the `db_sync` lock (and, on SQLite, commits the run).
+    fn unlock(&mut self) -> Result<(), DbError>;
 
     /// Whether DDL takes part in transactions (PostgreSQL, SQLite) or commits on its own
     /// (MySQL/MariaDB).
@@ -113,19 +129,36 @@ pub trait Backend {
         self.dialect() != Dialect::Mysql
     }
 
-    /// Opens a transaction.
+    /// Opens a transaction for one unit of work.
     fn begin(&mut self) -> Result<(), DbError> {
         self.execute("BEGIN")
     }
 
-    /// Commits the open transaction.
+    /// Commits the unit's transaction.
     fn commit(&mut self) -> Result<(), DbError> {
         self.execute("COMMIT")
     }
 
-    /// Rolls the open transaction back.
+    /// Rolls the unit's transaction back.
     fn rollback(&mut self) -> Result<(), DbError> {
         self.execute("ROLLBACK")
+    }
+
+    /// Without transactional DDL: records that `statement` of `unit` is about to run
+    /// (`None`: the unit is finished), so that an interrupted run can be detected.
+    fn record_progress(&mut self, _progress: Option<(&UnitId, usize)>) -> Result<(), DbError> {
+        Ok(())
+    }
+
+    /// A unit recorded as started and not finished, if the backend records progress.
+    fn read_interrupted(&mut self) -> Result<Option<Interrupted>, DbError> {
+        Ok(None)
+    }
+
+    /// Whether a failure of a statement that an interrupted run may already have applied
+    /// means exactly that ("already exists", "duplicate key name", ...).
+    fn is_already_applied(&self, _message: &str) -> bool {
+        false
     }
 
     /// Reads what the planner needs. Never writes.
@@ -138,7 +171,10 @@ pub trait Backend {
         if tables.iter().any(|table| table == "migrate_version") {
             state.legacy_versions = Some(self.legacy_rows()?);
         }
-        tables.retain(|table| table != "alembic_version" && table != "migrate_version");
+        if tables.iter().any(|table| table == LOCK_TABLE) {
+            state.interrupted = self.read_interrupted()?;
+        }
+        tables.retain(|table| table != "alembic_version" && table != "migrate_version" && table != LOCK_TABLE);
         state.tables = tables;
         Ok(state)
     }
@@ -149,12 +185,8 @@ pub trait Backend {
 pub fn connect(url: &DatabaseUrl, access: Access) -> Result<Option<Box<dyn Backend>>, DbError> {
     match url.dialect {
         Dialect::Sqlite => sqlite::connect(url, access),
-        Dialect::Postgresql => {
-            postgres::connect(url).map(|backend| Some(Box::new(backend) as Box<dyn Backend>))
-        }
-        Dialect::Mysql => {
-            mysql::connect(url).map(|backend| Some(Box::new(backend) as Box<dyn Backend>))
-        }
+        Dialect::Postgresql => postgres::connect(url).map(|backend| Some(Box::new(backend) as Box<dyn Backend>)),
+        Dialect::Mysql => mysql::connect(url).map(|backend| Some(Box::new(backend) as Box<dyn Backend>)),
     }
 }
 
@@ -177,16 +209,8 @@ struct LegacyRowSql {
 /// Implements the query primitives of [`Backend`] for one diesel connection type; only the
 /// placeholder syntax differs between engines, so the statements are written once.
 macro_rules! diesel_primitives {
-    ($backend:ty, begin: $begin:literal, tables: $tables_sql:expr, placeholders: [$p1:literal, $p2:literal, $p3:literal]) => {
-        impl $crate::backend::Backend for $backend {
-            fn dialect(&self) -> $crate::url::Dialect {
-                Self::DIALECT
-            }
-
-            fn begin(&mut self) -> Result<(), $crate::backend::DbError> {
-                self.execute($begin)
-            }
-
+    ($backend:ty, tables: $tables_sql:expr, placeholders: [$p1:literal, $p2:literal, $p3:literal]) => {
+        impl $crate::backend::Primitives for $backend {
             fn execute(&mut self, statement: &str) -> Result<(), $crate::backend::DbError> {
                 use diesel::connection::SimpleConnection;
                 log::debug!(target: "strata::sql", "{statement}");

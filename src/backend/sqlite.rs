@@ -7,38 +7,97 @@ use std::path::{Path, PathBuf};
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, SqliteConnection};
 
-use super::{diesel_primitives, Access, Backend, DbError};
+use super::{diesel_primitives, Access, Backend, DbError, Primitives};
+use crate::lock::LockOptions;
 use crate::url::{DatabaseUrl, Dialect, Target};
 
 /// A SQLite database file.
 pub(super) struct SqliteBackend {
     conn: SqliteConnection,
+    path: PathBuf,
+    /// Whether the run-long write transaction (the lock) is open; units are then savepoints.
+    locked: bool,
+}
+
+/// How long SQLite retries a busy database by itself outside the lock (reads).
+const BUSY_TIMEOUT_MS: u64 = 60_000;
+
+impl Backend for SqliteBackend {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
+    /// `BEGIN IMMEDIATE` takes the database's write lock for the whole run: a second run waits
+    /// here, then reads the state the first one left. The operating system drops the lock of a
+    /// killed process, and SQLite rolls its unfinished transaction back on the next open.
+    fn lock(&mut self, options: &LockOptions) -> Result<(), DbError> {
+        self.set_busy_timeout(0)?;
+        let mut result = self.execute("BEGIN IMMEDIATE");
+        if result.as_ref().is_err_and(is_busy) {
+            log::info!("Waiting for the db_sync lock: another process holds the write lock on {}", self.path.display());
+            self.set_busy_timeout(options.timeout.as_millis().try_into().unwrap_or(u64::MAX))?;
+            result = self.execute("BEGIN IMMEDIATE");
+        }
+        self.set_busy_timeout(BUSY_TIMEOUT_MS)?;
+        match result {
+            Ok(()) => {
+                self.locked = true;
+                Ok(())
+            }
+            Err(error) if is_busy(&error) => Err(DbError::LockTimeout {
+                holder: format!("another process writing to {}", self.path.display()),
+                waited_secs: options.timeout.as_secs(),
+            }),
+            Err(error) => Err(error),
+        }
+    }
+
+    fn unlock(&mut self) -> Result<(), DbError> {
+        if std::mem::take(&mut self.locked) {
+            self.execute("COMMIT")?;
+        }
+        Ok(())
+    }
+
+    fn begin(&mut self) -> Result<(), DbError> {
+        self.execute(if self.locked { "SAVEPOINT strata_unit" } else { "BEGIN IMMEDIATE" })
+    }
+
+    fn commit(&mut self) -> Result<(), DbError> {
+        self.execute(if self.locked { "RELEASE strata_unit" } else { "COMMIT" })
+    }
+
+    fn rollback(&mut self) -> Result<(), DbError> {
+        if self.locked {
+            self.execute("ROLLBACK TO strata_unit")?;
+            self.execute("RELEASE strata_unit")
+        } else {
+            self.execute("ROLLBACK")
+        }
+    }
 }
 
 impl SqliteBackend {
-    const DIALECT: Dialect = Dialect::Sqlite;
+    fn set_busy_timeout(&mut self, milliseconds: u64) -> Result<(), DbError> {
+        self.conn
+            .batch_execute(&format!("PRAGMA busy_timeout = {milliseconds}"))
+            .map_err(|error| DbError::statement("cannot set busy_timeout", error))
+    }
 }
 
-// BEGIN IMMEDIATE takes the write lock at once, so two runs cannot both plan from the same
-// state and then collide half-way.
+fn is_busy(error: &DbError) -> bool {
+    error.to_string().contains("database is locked")
+}
+
 diesel_primitives!(
     SqliteBackend,
-    begin: "BEGIN IMMEDIATE",
     tables: "SELECT name AS value FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
     placeholders: ["?", "?", "?"]
 );
 
-pub(super) fn connect(
-    url: &DatabaseUrl,
-    access: Access,
-) -> Result<Option<Box<dyn Backend>>, DbError> {
-    let Target::File(path) = &url.target else {
-        unreachable!("sqlite URLs always name a file")
-    };
-    let failure = |message: String| DbError::Connect {
-        url: url.to_string(),
-        message,
-    };
+pub(super) fn connect(url: &DatabaseUrl, access: Access) -> Result<Option<Box<dyn Backend>>, DbError> {
+    let Target::File(path) = &url.target else { unreachable!("sqlite URLs always name a file") };
+    let failure = |message: String| DbError::Connect { url: url.to_string(), message };
     let directory = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
         _ => PathBuf::from("."),
@@ -50,21 +109,17 @@ pub(super) fn connect(
         )));
     }
     if access == Access::ReadOnly && !path.exists() {
-        log::debug!(
-            "{} does not exist yet: reporting an empty database",
-            path.display()
-        );
+        log::debug!("{} does not exist yet: reporting an empty database", path.display());
         return Ok(None);
     }
     let target = match access {
         Access::ReadOnly => read_only_uri(path),
         Access::ReadWrite => path.to_string_lossy().into_owned(),
     };
-    let mut conn =
-        SqliteConnection::establish(&target).map_err(|error| failure(error.to_string()))?;
-    conn.batch_execute("PRAGMA foreign_keys = OFF; PRAGMA busy_timeout = 60000;")
+    let mut conn = SqliteConnection::establish(&target).map_err(|error| failure(error.to_string()))?;
+    conn.batch_execute(&format!("PRAGMA foreign_keys = OFF; PRAGMA busy_timeout = {BUSY_TIMEOUT_MS};"))
         .map_err(|error| failure(error.to_string()))?;
-    Ok(Some(Box::new(SqliteBackend { conn })))
+    Ok(Some(Box::new(SqliteBackend { conn, path: path.clone(), locked: false })))
 }
 
 /// A `file:` URI that opens the database without write access, so that read-only commands

@@ -1,13 +1,15 @@
 //! `db_sync [--expand | --migrate | --contract | --check] [version]`.
 
+use std::time::Duration;
+
+use strata::lock::LockOptions;
 use strata::manager;
 use strata::plan::{CheckOutcome, CheckReport, Target};
 
 use super::{print, Cli, Failure, PROGRAM};
 
 /// keystone's answer to `--migrate` since the switch to alembic.
-const MIGRATE_NO_OP: &str =
-    "Data migrations are no longer supported with alembic. This is now a no-op.";
+const MIGRATE_NO_OP: &str = "Data migrations are no longer supported with alembic. This is now a no-op.";
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -25,6 +27,13 @@ pub struct Args {
     check: bool,
     /// No longer supported (as in keystone-manage): giving one without a flag is an error
     version: Option<String>,
+    /// Seconds to wait for another db_sync on the same database to finish
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    lock_timeout: u64,
+    /// MySQL/MariaDB: seconds after which a lock holder on another server whose heartbeat
+    /// stopped counts as dead (holders on the same server are checked directly)
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    lock_stale_after: u64,
 }
 
 pub fn run(cli: &Cli, args: &Args) -> Result<u8, Failure> {
@@ -40,11 +49,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, Failure> {
         Some(Target::Contract)
     } else {
         // keystone ignores the version argument when a flag is given, and refuses it alone.
-        if args
-            .version
-            .as_deref()
-            .is_some_and(|version| !version.is_empty())
-        {
+        if args.version.as_deref().is_some_and(|version| !version.is_empty()) {
             return Err(strata::Error::VersionArgument.into());
         }
         Some(Target::Full)
@@ -58,7 +63,11 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, Failure> {
             Ok(report.outcome.exit_status())
         }
         Some(target) => {
-            manager::sync(&url, &trees, target)?;
+            let lock = LockOptions {
+                timeout: Duration::from_secs(args.lock_timeout),
+                stale_after: Duration::from_secs(args.lock_stale_after.max(1)),
+            };
+            manager::sync(&url, &trees, target, &lock)?;
             Ok(0)
         }
     }
@@ -77,9 +86,7 @@ fn render_check(report: &CheckReport) -> String {
         CheckOutcome::ContractPending => {
             format!("Expand version is ahead of contract. Your next step is to run `{PROGRAM} db_sync --contract`.")
         }
-        CheckOutcome::UpToDate => {
-            "All db_sync commands are upgraded to the same version and up-to-date.".to_owned()
-        }
+        CheckOutcome::UpToDate => "All db_sync commands are upgraded to the same version and up-to-date.".to_owned(),
     };
     let shown = |value: &Option<String>| value.clone().unwrap_or_else(|| "None".to_owned());
     format!(

@@ -45,12 +45,7 @@ struct Cli {
     alembic_dir: Option<PathBuf>,
 
     /// With --alembic-dir: the legacy repositories in DIR (default: none)
-    #[arg(
-        long = "legacy-dir",
-        value_name = "DIR",
-        global = true,
-        requires = "alembic_dir"
-    )]
+    #[arg(long = "legacy-dir", value_name = "DIR", global = true, requires = "alembic_dir")]
     legacy_dir: Option<PathBuf>,
 
     /// Debug logging, including every SQL statement
@@ -83,10 +78,7 @@ pub struct Failure {
 
 impl<E: Into<strata::Error>> From<E> for Failure {
     fn from(error: E) -> Failure {
-        Failure {
-            message: error.into().to_string(),
-            status: 1,
-        }
+        Failure { message: error.into().to_string(), status: 1 }
     }
 }
 
@@ -113,10 +105,7 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
 impl Cli {
     /// The database URL after applying flag > environment > config files > default.
     fn database_url(&self) -> Result<DatabaseUrl, Failure> {
-        let sources = ConfigSources {
-            files: self.config_files.clone(),
-            dir: self.config_dir.clone(),
-        };
+        let sources = ConfigSources { files: self.config_files.clone(), dir: self.config_dir.clone() };
         let env = std::env::var(config::DATABASE_URL_ENV).ok();
         let url = config::database_url(self.database_url.as_deref(), env.as_deref(), &sources)?;
         log::debug!("using database {url}");
@@ -127,10 +116,7 @@ impl Cli {
     /// given.
     fn trees(&self) -> Result<MigrationTrees, Failure> {
         match &self.alembic_dir {
-            Some(alembic) => Ok(MigrationTrees::from_dirs(
-                self.legacy_dir.as_deref(),
-                alembic,
-            )?),
+            Some(alembic) => Ok(MigrationTrees::from_dirs(self.legacy_dir.as_deref(), alembic)?),
             None => Ok(MigrationTrees::embedded()?),
         }
     }

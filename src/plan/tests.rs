@@ -4,17 +4,10 @@
 use std::sync::OnceLock;
 
 use super::*;
-use crate::state::LegacyRow;
+use crate::state::{Interrupted, LegacyRow, UnitId};
 
 const BASE: &str = "27e647c0fad4";
-const EXPAND: [&str; 6] = [
-    "29e87d24a316",
-    "b4f8b3f584e0",
-    "11c3b243b4cb",
-    "47147121",
-    "e8725d6fa226",
-    "742c857f1dfb",
-];
+const EXPAND: [&str; 6] = ["29e87d24a316", "b4f8b3f584e0", "11c3b243b4cb", "47147121", "e8725d6fa226", "742c857f1dfb"];
 const CONTRACT: [&str; 3] = ["e25ffa003242", "99de3849d860", "c88cdce8f248"];
 
 fn trees() -> &'static MigrationTrees {
@@ -31,33 +24,20 @@ fn alembic(rows: &[&str]) -> DatabaseState {
         alembic_versions: Some(rows.iter().map(|row| row.to_string()).collect()),
         legacy_versions: None,
         tables: vec!["project".into()],
+        interrupted: None,
     }
 }
 
 fn legacy(version: i64) -> DatabaseState {
-    let rows = [
-        "keystone_expand",
-        "keystone_data_migrate",
-        "keystone_contract",
-    ]
-    .iter()
-    .map(|id| LegacyRow {
-        repository_id: id.to_string(),
-        version: Some(version),
-    })
-    .collect();
-    DatabaseState {
-        alembic_versions: None,
-        legacy_versions: Some(rows),
-        tables: vec![],
-    }
+    let rows = ["keystone_expand", "keystone_data_migrate", "keystone_contract"]
+        .iter()
+        .map(|id| LegacyRow { repository_id: id.to_string(), version: Some(version) })
+        .collect();
+    DatabaseState { alembic_versions: None, legacy_versions: Some(rows), tables: vec![], interrupted: None }
 }
 
 fn revision_ids(plan: &Plan<'_>) -> Vec<String> {
-    plan.revisions
-        .iter()
-        .map(|step| step.revision.id.clone())
-        .collect()
+    plan.revisions.iter().map(|step| step.revision.id.clone()).collect()
 }
 
 fn strings(ids: &[&str]) -> Vec<String> {
@@ -73,21 +53,9 @@ fn empty_database_gets_the_base_then_both_branches() {
     // keystone's statement sequence: INSERT base, UPDATEs along expand, INSERT the
     // contract root (its parent row is gone), UPDATEs along contract.
     assert_eq!(plan.revisions[0].row, RowChange::Insert);
-    assert_eq!(
-        plan.revisions[1].row,
-        RowChange::Update {
-            from: BASE.into(),
-            delete: vec![]
-        }
-    );
+    assert_eq!(plan.revisions[1].row, RowChange::Update { from: BASE.into(), delete: vec![] });
     assert_eq!(plan.revisions[7].row, RowChange::Insert);
-    assert_eq!(
-        plan.revisions[8].row,
-        RowChange::Update {
-            from: CONTRACT[0].into(),
-            delete: vec![]
-        }
-    );
+    assert_eq!(plan.revisions[8].row, RowChange::Update { from: CONTRACT[0].into(), delete: vec![] });
 }
 
 #[test]
@@ -99,13 +67,9 @@ fn expand_only_stops_at_the_expand_head() {
 
 #[test]
 fn contract_is_refused_until_the_expand_head_is_recorded() {
-    for state in [
-        empty(),
-        legacy(72),
-        legacy(79),
-        alembic(&[EXPAND[3], CONTRACT[2]]),
-        alembic(&[EXPAND[0], CONTRACT[0]]),
-    ] {
+    for state in
+        [empty(), legacy(72), legacy(79), alembic(&[EXPAND[3], CONTRACT[2]]), alembic(&[EXPAND[0], CONTRACT[0]])]
+    {
         assert_eq!(
             plan_sync(trees(), &state, Target::Contract).unwrap_err(),
             PlanError::ContractBeforeExpand,
@@ -120,35 +84,19 @@ fn contract_is_refused_until_the_expand_head_is_recorded() {
 fn legacy_database_runs_every_remaining_version_then_stamps() {
     for target in [Target::Full, Target::Expand] {
         let plan = plan_sync(trees(), &legacy(72), target).unwrap();
-        let steps: Vec<(String, i64)> = plan
-            .legacy
-            .iter()
-            .map(|step| (step.repository.repository_id.clone(), step.version.number))
-            .collect();
+        let steps: Vec<(String, i64)> =
+            plan.legacy.iter().map(|step| (step.repository.repository_id.clone(), step.version.number)).collect();
         assert_eq!(steps.len(), 21, "7 versions in each of the 3 repositories");
         assert_eq!(steps[0], ("keystone_expand".into(), 73));
         assert_eq!(steps[7], ("keystone_data_migrate".into(), 73));
         assert_eq!(steps[20], ("keystone_contract".into(), 79));
         assert_eq!(plan.stamp.map(|revision| revision.id.as_str()), Some(BASE));
         assert!(plan.create_version_table);
-        assert_eq!(
-            revision_ids(&plan)[0],
-            EXPAND[0],
-            "the base is stamped, not run"
-        );
-        assert_eq!(
-            plan.revisions[0].row,
-            RowChange::Update {
-                from: BASE.into(),
-                delete: vec![]
-            }
-        );
+        assert_eq!(revision_ids(&plan)[0], EXPAND[0], "the base is stamped, not run");
+        assert_eq!(plan.revisions[0].row, RowChange::Update { from: BASE.into(), delete: vec![] });
     }
     let expected: Vec<&str> = EXPAND.into_iter().chain(CONTRACT).collect();
-    assert_eq!(
-        revision_ids(&plan_sync(trees(), &legacy(79), Target::Full).unwrap()),
-        strings(&expected)
-    );
+    assert_eq!(revision_ids(&plan_sync(trees(), &legacy(79), Target::Full).unwrap()), strings(&expected));
     for version in 73..=79 {
         let plan = plan_sync(trees(), &legacy(version), Target::Expand).unwrap();
         assert_eq!(plan.legacy.len() as i64, 3 * (79 - version), "at {version}");
@@ -158,59 +106,29 @@ fn legacy_database_runs_every_remaining_version_then_stamps() {
 #[test]
 fn legacy_below_72_is_refused_with_the_minimum() {
     let error = plan_sync(trees(), &legacy(71), Target::Full).unwrap_err();
-    assert_eq!(
-        error,
-        PlanError::LegacyTooOld {
-            repository_id: "keystone_expand".into(),
-            version: 71,
-            minimum: 72
-        }
-    );
+    assert_eq!(error, PlanError::LegacyTooOld { repository_id: "keystone_expand".into(), version: 71, minimum: 72 });
     assert!(error.to_string().contains("Ussuri"), "{error}");
-    assert!(matches!(
-        check(trees(), &legacy(65)),
-        Err(PlanError::LegacyTooOld { version: 65, .. })
-    ));
-    assert!(matches!(
-        plan_sync(trees(), &legacy(80), Target::Full),
-        Err(PlanError::LegacyTooNew { .. })
-    ));
+    assert!(matches!(check(trees(), &legacy(65)), Err(PlanError::LegacyTooOld { version: 65, .. })));
+    assert!(matches!(plan_sync(trees(), &legacy(80), Target::Full), Err(PlanError::LegacyTooNew { .. })));
 }
 
 #[test]
 fn incomplete_or_foreign_legacy_rows_are_refused() {
     let mut state = legacy(79);
-    state
-        .legacy_versions
-        .as_mut()
-        .unwrap()
-        .retain(|row| row.repository_id != "keystone_contract");
-    assert!(matches!(
-        plan_sync(trees(), &state, Target::Full),
-        Err(PlanError::LegacyRowMissing { .. })
-    ));
+    state.legacy_versions.as_mut().unwrap().retain(|row| row.repository_id != "keystone_contract");
+    assert!(matches!(plan_sync(trees(), &state, Target::Full), Err(PlanError::LegacyRowMissing { .. })));
     let foreign = DatabaseState {
-        legacy_versions: Some(vec![LegacyRow {
-            repository_id: "keystone".into(),
-            version: Some(109),
-        }]),
+        legacy_versions: Some(vec![LegacyRow { repository_id: "keystone".into(), version: Some(109) }]),
         ..empty()
     };
     let error = plan_sync(trees(), &foreign, Target::Full).unwrap_err();
-    assert!(
-        matches!(error, PlanError::UnknownLegacyRepositories { .. }),
-        "{error}"
-    );
+    assert!(matches!(error, PlanError::UnknownLegacyRepositories { .. }), "{error}");
 }
 
 #[test]
 fn partially_applied_expand_continues_where_it_stopped() {
     let plan = plan_sync(trees(), &alembic(&[EXPAND[2], CONTRACT[0]]), Target::Full).unwrap();
-    let expected: Vec<&str> = EXPAND[3..]
-        .iter()
-        .copied()
-        .chain(CONTRACT[1..].iter().copied())
-        .collect();
+    let expected: Vec<&str> = EXPAND[3..].iter().copied().chain(CONTRACT[1..].iter().copied()).collect();
     assert_eq!(revision_ids(&plan), strings(&expected));
     assert!(!plan.create_version_table);
     // Zed's heads (the two no-op roots) fast-forward in one run.
@@ -222,12 +140,8 @@ fn partially_applied_expand_continues_where_it_stopped() {
 fn up_to_date_database_has_nothing_to_do() {
     let state = alembic(&[EXPAND[5], CONTRACT[2]]);
     assert!(plan_sync(trees(), &state, Target::Full).unwrap().is_empty());
-    assert!(plan_sync(trees(), &state, Target::Expand)
-        .unwrap()
-        .is_empty());
-    assert!(plan_sync(trees(), &state, Target::Contract)
-        .unwrap()
-        .is_empty());
+    assert!(plan_sync(trees(), &state, Target::Expand).unwrap().is_empty());
+    assert!(plan_sync(trees(), &state, Target::Contract).unwrap().is_empty());
 }
 
 #[test]
@@ -235,20 +149,11 @@ fn unknown_revision_and_bad_rows_are_refused() {
     let error = plan_sync(trees(), &alembic(&["deadbeef0000"]), Target::Full).unwrap_err();
     assert_eq!(error, PlanError::UnknownRevision("deadbeef0000".into()));
     assert!(error.to_string().contains("newer than this release"));
-    assert!(matches!(
-        check(trees(), &alembic(&["deadbeef0000"])),
-        Err(PlanError::UnknownRevision(_))
-    ));
-    assert!(matches!(
-        db_version(trees(), &alembic(&["deadbeef0000"])),
-        Err(PlanError::UnknownRevision(_))
-    ));
+    assert!(matches!(check(trees(), &alembic(&["deadbeef0000"])), Err(PlanError::UnknownRevision(_))));
+    assert!(matches!(db_version(trees(), &alembic(&["deadbeef0000"])), Err(PlanError::UnknownRevision(_))));
     assert!(matches!(
         plan_sync(trees(), &alembic(&[EXPAND[1], EXPAND[4]]), Target::Full),
-        Err(PlanError::DuplicateBranchRows {
-            branch: Branch::Expand,
-            ..
-        })
+        Err(PlanError::DuplicateBranchRows { branch: Branch::Expand, .. })
     ));
     assert_eq!(
         plan_sync(trees(), &alembic(&[CONTRACT[2]]), Target::Full).unwrap_err(),
@@ -258,27 +163,12 @@ fn unknown_revision_and_bad_rows_are_refused() {
 
 #[test]
 fn non_empty_database_without_version_tables_is_refused() {
-    let state = DatabaseState {
-        tables: vec!["project".into(), "user".into()],
-        ..empty()
-    };
+    let state = DatabaseState { tables: vec!["project".into(), "user".into()], ..empty() };
     let error = plan_sync(trees(), &state, Target::Full).unwrap_err();
-    assert_eq!(
-        error,
-        PlanError::UnversionedNonEmpty {
-            count: 2,
-            example: "project".into()
-        }
-    );
+    assert_eq!(error, PlanError::UnversionedNonEmpty { count: 2, example: "project".into() });
     // An alembic_version table that exists but is empty changes nothing.
-    let state = DatabaseState {
-        alembic_versions: Some(vec![]),
-        ..state
-    };
-    assert!(matches!(
-        plan_sync(trees(), &state, Target::Expand),
-        Err(PlanError::UnversionedNonEmpty { .. })
-    ));
+    let state = DatabaseState { alembic_versions: Some(vec![]), ..state };
+    assert!(matches!(plan_sync(trees(), &state, Target::Expand), Err(PlanError::UnversionedNonEmpty { .. })));
 }
 
 #[test]
@@ -287,30 +177,14 @@ fn check_follows_keystone_exit_statuses() {
     assert_eq!(outcome(&empty()), CheckOutcome::NotUnderVersionControl);
     assert_eq!(outcome(&legacy(72)), CheckOutcome::LegacyControlled);
     assert_eq!(outcome(&alembic(&[BASE])), CheckOutcome::ExpandPending);
-    assert_eq!(
-        outcome(&alembic(&[EXPAND[0], CONTRACT[0]])),
-        CheckOutcome::ExpandPending
-    );
-    assert_eq!(
-        outcome(&alembic(&[EXPAND[5]])),
-        CheckOutcome::ContractPending
-    );
-    assert_eq!(
-        outcome(&alembic(&[EXPAND[5], CONTRACT[1]])),
-        CheckOutcome::ContractPending
-    );
-    assert_eq!(
-        outcome(&alembic(&[EXPAND[5], CONTRACT[2]])),
-        CheckOutcome::UpToDate
-    );
-    let statuses: Vec<u8> = [
-        CheckOutcome::UpToDate,
-        CheckOutcome::ExpandPending,
-        CheckOutcome::ContractPending,
-    ]
-    .iter()
-    .map(|outcome| outcome.exit_status())
-    .collect();
+    assert_eq!(outcome(&alembic(&[EXPAND[0], CONTRACT[0]])), CheckOutcome::ExpandPending);
+    assert_eq!(outcome(&alembic(&[EXPAND[5]])), CheckOutcome::ContractPending);
+    assert_eq!(outcome(&alembic(&[EXPAND[5], CONTRACT[1]])), CheckOutcome::ContractPending);
+    assert_eq!(outcome(&alembic(&[EXPAND[5], CONTRACT[2]])), CheckOutcome::UpToDate);
+    let statuses: Vec<u8> = [CheckOutcome::UpToDate, CheckOutcome::ExpandPending, CheckOutcome::ContractPending]
+        .iter()
+        .map(|outcome| outcome.exit_status())
+        .collect();
     assert_eq!(statuses, vec![0, 2, 4]);
     let report = check(trees(), &alembic(&[EXPAND[5]])).unwrap();
     assert_eq!(report.expand.as_deref(), Some(EXPAND[5]));
@@ -321,30 +195,78 @@ fn check_follows_keystone_exit_statuses() {
 #[test]
 fn db_version_reports_expand_legacy_or_none() {
     assert_eq!(db_version(trees(), &empty()).unwrap(), DbVersion::None);
-    assert_eq!(
-        db_version(trees(), &legacy(72)).unwrap(),
-        DbVersion::Legacy(72)
-    );
+    assert_eq!(db_version(trees(), &legacy(72)).unwrap(), DbVersion::Legacy(72));
     assert_eq!(
         db_version(trees(), &alembic(&[EXPAND[5], CONTRACT[2]])).unwrap(),
         DbVersion::Revision(EXPAND[5].into())
     );
-    assert_eq!(
-        db_version(trees(), &alembic(&[BASE])).unwrap(),
-        DbVersion::Revision(BASE.into())
-    );
+    assert_eq!(db_version(trees(), &alembic(&[BASE])).unwrap(), DbVersion::Revision(BASE.into()));
 }
 
 #[test]
 fn head_files_agree_with_the_graph() {
     let graph = &trees().graph;
-    assert_eq!(
-        graph.head(Branch::Expand).unwrap().id,
-        include_str!("../../alembic_versions/EXPAND_HEAD").trim()
-    );
-    assert_eq!(
-        graph.head(Branch::Contract).unwrap().id,
-        include_str!("../../alembic_versions/CONTRACT_HEAD").trim()
-    );
+    assert_eq!(graph.head(Branch::Expand).unwrap().id, include_str!("../../alembic_versions/EXPAND_HEAD").trim());
+    assert_eq!(graph.head(Branch::Contract).unwrap().id, include_str!("../../alembic_versions/CONTRACT_HEAD").trim());
     assert_eq!(graph.base().id, BASE);
+}
+
+fn interrupted(unit: UnitId, statement: usize) -> Option<Interrupted> {
+    Some(Interrupted { unit, statement, holder: "strata-manage db_sync on node1, pid 42".into() })
+}
+
+#[test]
+fn an_interrupted_revision_is_resumed_first() {
+    let mut state = alembic(&[EXPAND[2], CONTRACT[0]]);
+    state.interrupted = interrupted(UnitId::Revision(EXPAND[3].into()), 0);
+    let plan = plan_sync(trees(), &state, Target::Full).unwrap();
+    assert_eq!(plan.revisions[0].revision.id, EXPAND[3]);
+    assert_eq!(plan.revisions[0].resume_through, Some(0));
+    assert!(plan.revisions[1..].iter().all(|step| step.resume_through.is_none()));
+    let error = check(trees(), &state).unwrap_err();
+    assert!(matches!(error, PlanError::Interrupted { statement: 1, .. }), "{error}");
+    assert!(error.to_string().contains("run strata-manage db_sync"), "{error}");
+}
+
+#[test]
+fn an_interrupted_base_revision_is_resumed_despite_its_tables() {
+    let state = DatabaseState {
+        alembic_versions: Some(vec![]),
+        tables: vec!["access_rule".into(), "project".into()],
+        interrupted: interrupted(UnitId::Revision(BASE.into()), 17),
+        ..empty()
+    };
+    let plan = plan_sync(trees(), &state, Target::Expand).unwrap();
+    assert_eq!(plan.revisions[0].revision.id, BASE);
+    assert_eq!(plan.revisions[0].resume_through, Some(17));
+    assert!(!plan.create_version_table, "alembic_version exists already");
+}
+
+#[test]
+fn an_interrupted_legacy_version_is_resumed() {
+    let mut state = legacy(72);
+    state.interrupted = interrupted(UnitId::Legacy { repository_id: "keystone_expand".into(), version: 73 }, 5);
+    let plan = plan_sync(trees(), &state, Target::Full).unwrap();
+    assert_eq!(plan.legacy[0].resume_through, Some(5));
+}
+
+#[test]
+fn a_marker_for_a_recorded_unit_is_ignored_and_one_out_of_order_is_refused() {
+    let mut state = alembic(&[EXPAND[3], CONTRACT[0]]);
+    state.interrupted = interrupted(UnitId::Revision(EXPAND[3].into()), 0);
+    let plan = plan_sync(trees(), &state, Target::Full).unwrap();
+    assert!(plan.revisions.iter().all(|step| step.resume_through.is_none()));
+    state.interrupted = interrupted(UnitId::Revision(EXPAND[5].into()), 0);
+    let error = plan_sync(trees(), &state, Target::Full).unwrap_err();
+    assert!(matches!(error, PlanError::InterruptedOutOfOrder { .. }), "{error}");
+}
+
+#[test]
+fn unit_ids_round_trip_through_text() {
+    for unit in
+        [UnitId::Revision("47147121".into()), UnitId::Legacy { repository_id: "keystone_expand".into(), version: 79 }]
+    {
+        assert_eq!(unit.to_string().parse::<UnitId>().unwrap(), unit);
+    }
+    assert!("nonsense".parse::<UnitId>().is_err());
 }

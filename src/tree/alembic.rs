@@ -47,19 +47,12 @@ pub fn parse(root: &str, files: &[TreeFile]) -> Result<RevisionGraph, TreeError>
     let mut revisions = Vec::new();
     let mut declared_heads = Vec::new();
     for (dir, files) in by_folder(files) {
-        let Some(metadata_file) = files
-            .iter()
-            .find(|file| file_name(&file.path) == "revision.toml")
-        else {
+        let Some(metadata_file) = files.iter().find(|file| file_name(&file.path) == "revision.toml") else {
             for file in &files {
                 let name = file_name(&file.path);
                 if dir.is_empty() && ROOT_FILES.contains(&name) {
                     if let Some(branch) = Branch::from_head_file(name) {
-                        declared_heads.push((
-                            branch,
-                            file.path.clone(),
-                            file.contents.trim().to_owned(),
-                        ));
+                        declared_heads.push((branch, file.path.clone(), file.contents.trim().to_owned()));
                     }
                     continue;
                 }
@@ -68,10 +61,7 @@ pub fn parse(root: &str, files: &[TreeFile]) -> Result<RevisionGraph, TreeError>
                 } else {
                     "a revision folder holds only revision.toml, up.sql and up.<backend>.sql"
                 };
-                return Err(TreeError::UnexpectedFile {
-                    path: shown(root, &file.path),
-                    hint,
-                });
+                return Err(TreeError::UnexpectedFile { path: shown(root, &file.path), hint });
             }
             continue;
         };
@@ -84,18 +74,13 @@ pub fn parse(root: &str, files: &[TreeFile]) -> Result<RevisionGraph, TreeError>
                 });
             }
         }
-        let metadata: RevisionMetadata =
-            toml::from_str(&metadata_file.contents).map_err(|error| TreeError::BadMetadata {
-                path: shown(root, &metadata_file.path),
-                message: error.message().to_owned(),
-            })?;
+        let metadata: RevisionMetadata = toml::from_str(&metadata_file.contents).map_err(|error| {
+            TreeError::BadMetadata { path: shown(root, &metadata_file.path), message: error.message().to_owned() }
+        })?;
         let sql = MigrationSql::from_files(&shown(root, dir), &files)?;
         revisions.push(Revision {
             id: metadata.revision,
-            down_revisions: metadata
-                .down_revision
-                .map(OneOrMany::into_vec)
-                .unwrap_or_default(),
+            down_revisions: metadata.down_revision.map(OneOrMany::into_vec).unwrap_or_default(),
             branch_labels: metadata.branch_labels,
             depends_on: metadata.depends_on,
             message: metadata.message,
@@ -137,20 +122,17 @@ mod tests {
     use super::*;
 
     fn file(path: &str, contents: &str) -> TreeFile {
-        TreeFile {
-            path: path.into(),
-            contents: contents.into(),
-        }
+        TreeFile { path: path.into(), contents: contents.into() }
     }
 
     fn revision(dir: &str, id: &str, down: Option<&str>, labels: &str) -> Vec<TreeFile> {
-        let down = down
-            .map(|down| format!("down_revision = \"{down}\"\n"))
-            .unwrap_or_default();
+        let down = down.map(|down| format!("down_revision = \"{down}\"\n")).unwrap_or_default();
         vec![
             file(
                 &format!("{dir}/revision.toml"),
-                &format!("revision = \"{id}\"\n{down}branch_labels = [{labels}]\ndepends_on = []\nmessage = \"m {id}\"\n"),
+                &format!(
+                    "revision = \"{id}\"\n{down}branch_labels = [{labels}]\ndepends_on = []\nmessage = \"m {id}\"\n"
+                ),
             ),
             file(&format!("{dir}/up.sql"), "SELECT 1;"),
         ]
@@ -160,12 +142,7 @@ mod tests {
         let mut files = Vec::new();
         files.extend(revision("base_x", "base", None, ""));
         files.extend(revision("r1/expand/e1_x", "e1", Some("base"), "\"expand\""));
-        files.extend(revision(
-            "r1/contract/c1_x",
-            "c1",
-            Some("base"),
-            "\"contract\"",
-        ));
+        files.extend(revision("r1/contract/c1_x", "c1", Some("base"), "\"contract\""));
         files.extend(revision("r2/expand/e2_x", "e2", Some("e1"), ""));
         files.push(file("EXPAND_HEAD", "e2\n"));
         files.push(file("CONTRACT_HEAD", "c1\n"));
@@ -190,11 +167,7 @@ mod tests {
         assert!(error_of(&files).contains("tree/r1/expand/e1_x/notes.txt is not a migration file"));
         let mut files = small_tree();
         files.push(file("r3/expand/e3_x/up.sql", "SELECT 1;"));
-        assert!(
-            error_of(&files).contains("has no revision.toml"),
-            "{}",
-            error_of(&files)
-        );
+        assert!(error_of(&files).contains("has no revision.toml"), "{}", error_of(&files));
     }
 
     #[test]
@@ -202,17 +175,10 @@ mod tests {
         let mut files = small_tree();
         files[0].contents.push_str("down_revison = \"typo\"\n");
         let error = error_of(&files);
-        assert!(
-            error.contains("tree/base_x/revision.toml") && error.contains("down_revison"),
-            "{error}"
-        );
+        assert!(error.contains("tree/base_x/revision.toml") && error.contains("down_revison"), "{error}");
         let mut files = small_tree();
         files[0].contents = "revision = \"base\"\n".into();
-        assert!(
-            error_of(&files).contains("missing field"),
-            "{}",
-            error_of(&files)
-        );
+        assert!(error_of(&files).contains("missing field"), "{}", error_of(&files));
     }
 
     #[test]
@@ -220,11 +186,7 @@ mod tests {
         let mut files = small_tree();
         files.retain(|file| file.path != "EXPAND_HEAD");
         files.push(file("EXPAND_HEAD", "e1\n"));
-        assert!(
-            error_of(&files).contains("says the expand head is 'e1'"),
-            "{}",
-            error_of(&files)
-        );
+        assert!(error_of(&files).contains("says the expand head is 'e1'"), "{}", error_of(&files));
     }
 
     #[test]
@@ -233,10 +195,7 @@ mod tests {
         files.retain(|file| file.path != "r2/expand/e2_x/up.sql");
         files.push(file("r2/expand/e2_x/up.sqlite.sql", "SELECT 1;"));
         let error = error_of(&files);
-        assert!(
-            error.contains("tree/r2/expand/e2_x has no SQL for postgresql"),
-            "{error}"
-        );
+        assert!(error.contains("tree/r2/expand/e2_x has no SQL for postgresql"), "{error}");
     }
 
     #[test]
@@ -246,9 +205,6 @@ mod tests {
             file.path = file.path.replace("r2/expand/", "r2/contract/");
         }
         let error = error_of(&files);
-        assert!(
-            error.contains("contract folder") && error.contains("expand branch"),
-            "{error}"
-        );
+        assert!(error.contains("contract folder") && error.contains("expand branch"), "{error}");
     }
 }

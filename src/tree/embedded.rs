@@ -7,10 +7,7 @@ include!(concat!(env!("OUT_DIR"), "/embedded_trees.rs"));
 fn to_files(files: &[(&str, &str)]) -> Vec<TreeFile> {
     files
         .iter()
-        .map(|(path, contents)| TreeFile {
-            path: (*path).to_owned(),
-            contents: (*contents).to_owned(),
-        })
+        .map(|(path, contents)| TreeFile { path: (*path).to_owned(), contents: (*contents).to_owned() })
         .collect()
 }
 

@@ -39,9 +39,7 @@ impl LegacyRepository {
     /// The lowest version a database may be at for this repository to upgrade it (the
     /// number before its first version: 72 for keystone after the Yoga squash).
     pub fn initial_version(&self) -> i64 {
-        self.versions
-            .first()
-            .map_or(0, |version| version.number - 1)
+        self.versions.first().map_or(0, |version| version.number - 1)
     }
 
     /// The version a fully upgraded database is at (79 for keystone).
@@ -71,11 +69,7 @@ pub fn parse(root: &str, files: &[TreeFile]) -> Result<LegacyTree, TreeError> {
     let mut configs: BTreeMap<&str, &TreeFile> = BTreeMap::new();
     let mut versions: BTreeMap<&str, Vec<LegacyVersion>> = BTreeMap::new();
     for (dir, files) in by_folder(files) {
-        let parts: Vec<&str> = if dir.is_empty() {
-            Vec::new()
-        } else {
-            dir.split('/').collect()
-        };
+        let parts: Vec<&str> = if dir.is_empty() { Vec::new() } else { dir.split('/').collect() };
         match parts.as_slice() {
             [] => expect_only(root, &files, &["README.md"], "the legacy root holds only repository folders")?,
             [repo] if REPOSITORY_DIRS.contains(repo) => {
@@ -120,10 +114,7 @@ pub fn parse(root: &str, files: &[TreeFile]) -> Result<LegacyTree, TreeError> {
             if repo_versions.is_empty() {
                 continue;
             }
-            return Err(TreeError::Legacy(format!(
-                "{} has versions but no migrate.cfg",
-                shown(root, dir)
-            )));
+            return Err(TreeError::Legacy(format!("{} has versions but no migrate.cfg", shown(root, dir))));
         };
         let repository_id = repository_id(root, config)?;
         repositories.push(ordered_repository(root, dir, repository_id, repo_versions)?);
@@ -137,20 +128,9 @@ pub fn parse(root: &str, files: &[TreeFile]) -> Result<LegacyTree, TreeError> {
     Ok(LegacyTree { repositories })
 }
 
-fn expect_only(
-    root: &str,
-    files: &[&TreeFile],
-    allowed: &[&str],
-    hint: &'static str,
-) -> Result<(), TreeError> {
-    match files
-        .iter()
-        .find(|file| !allowed.contains(&file_name(&file.path)))
-    {
-        Some(file) => Err(TreeError::UnexpectedFile {
-            path: shown(root, &file.path),
-            hint,
-        }),
+fn expect_only(root: &str, files: &[&TreeFile], allowed: &[&str], hint: &'static str) -> Result<(), TreeError> {
+    match files.iter().find(|file| !allowed.contains(&file_name(&file.path))) {
+        Some(file) => Err(TreeError::UnexpectedFile { path: shown(root, &file.path), hint }),
         None => Ok(()),
     }
 }
@@ -164,19 +144,12 @@ fn parse_version_number(dir: &str) -> Option<i64> {
 }
 
 fn repository_id(root: &str, config: &TreeFile) -> Result<String, TreeError> {
-    let bad = |message: String| TreeError::BadMetadata {
-        path: shown(root, &config.path),
-        message,
-    };
+    let bad = |message: String| TreeError::BadMetadata { path: shown(root, &config.path), message };
     let ini = Ini::load_from_str(&config.contents).map_err(|error| bad(error.to_string()))?;
-    let settings = ini
-        .section(Some("db_settings"))
-        .ok_or_else(|| bad("no [db_settings] section".into()))?;
+    let settings = ini.section(Some("db_settings")).ok_or_else(|| bad("no [db_settings] section".into()))?;
     if let Some(table) = settings.get("version_table") {
         if table.trim() != "migrate_version" {
-            return Err(bad(format!(
-                "version_table is '{table}'; strata supports only migrate_version"
-            )));
+            return Err(bad(format!("version_table is '{table}'; strata supports only migrate_version")));
         }
     }
     settings
@@ -213,11 +186,7 @@ fn ordered_repository(
             )));
         }
     }
-    Ok(LegacyRepository {
-        dir: dir.to_owned(),
-        repository_id,
-        versions,
-    })
+    Ok(LegacyRepository { dir: dir.to_owned(), repository_id, versions })
 }
 
 #[cfg(test)]
@@ -225,10 +194,7 @@ mod tests {
     use super::*;
 
     fn file(path: &str, contents: &str) -> TreeFile {
-        TreeFile {
-            path: path.into(),
-            contents: contents.into(),
-        }
+        TreeFile { path: path.into(), contents: contents.into() }
     }
 
     fn repo(dir: &str, id: &str, numbers: &[&str]) -> Vec<TreeFile> {
@@ -237,10 +203,7 @@ mod tests {
             &format!("[db_settings]\nrepository_id={id}\nversion_table=migrate_version\n"),
         )];
         for number in numbers {
-            files.push(file(
-                &format!("{dir}/versions/{number}_step/up.sql"),
-                "SELECT 1;",
-            ));
+            files.push(file(&format!("{dir}/versions/{number}_step/up.sql"), "SELECT 1;"));
         }
         files
     }
@@ -249,11 +212,7 @@ mod tests {
     fn versions_are_ordered_as_numbers() {
         let files = repo("expand_repo", "svc_expand", &["9", "10", "8"]);
         let tree = parse("legacy", &files).unwrap();
-        let numbers: Vec<i64> = tree.repositories[0]
-            .versions
-            .iter()
-            .map(|v| v.number)
-            .collect();
+        let numbers: Vec<i64> = tree.repositories[0].versions.iter().map(|v| v.number).collect();
         assert_eq!(numbers, vec![8, 9, 10]);
         assert_eq!(tree.repositories[0].initial_version(), 7);
         assert_eq!(tree.repositories[0].latest_version(), 10);
@@ -275,12 +234,7 @@ mod tests {
         let mut files = repo("expand_repo", "svc_expand", &["073"]);
         files.push(file("expand_repo/versions/073_step/upgrade.py", "pass"));
         let error = parse("legacy", &files).unwrap_err().to_string();
-        assert!(
-            error.contains(
-                "legacy/expand_repo/versions/073_step/upgrade.py is not a migration file"
-            ),
-            "{error}"
-        );
+        assert!(error.contains("legacy/expand_repo/versions/073_step/upgrade.py is not a migration file"), "{error}");
         let mut files = repo("expand_repo", "svc_expand", &[]);
         files.push(file("expand_repo/versions/first_step/up.sql", "SELECT 1;"));
         let error = parse("legacy", &files).unwrap_err().to_string();
@@ -289,14 +243,8 @@ mod tests {
 
     #[test]
     fn migrate_cfg_needs_a_repository_id() {
-        let files = vec![file(
-            "expand_repo/migrate.cfg",
-            "[db_settings]\nversion_table=migrate_version\n",
-        )];
+        let files = vec![file("expand_repo/migrate.cfg", "[db_settings]\nversion_table=migrate_version\n")];
         let error = parse("legacy", &files).unwrap_err().to_string();
-        assert!(
-            error.contains("legacy/expand_repo/migrate.cfg") && error.contains("repository_id"),
-            "{error}"
-        );
+        assert!(error.contains("legacy/expand_repo/migrate.cfg") && error.contains("repository_id"), "{error}");
     }
 }

@@ -112,15 +112,9 @@ impl MigrationSql {
                 .iter()
                 .find(|file| file_name(&file.path) == specific)
                 .or_else(|| files.iter().find(|file| file_name(&file.path) == "up.sql"))
-                .ok_or_else(|| TreeError::MissingSql {
-                    path: dir.to_owned(),
-                    dialect,
-                })?;
-            let statements =
-                split_statements(&file.contents).map_err(|source| TreeError::BadSql {
-                    path: file.path.clone(),
-                    source,
-                })?;
+                .ok_or_else(|| TreeError::MissingSql { path: dir.to_owned(), dialect })?;
+            let statements = split_statements(&file.contents)
+                .map_err(|source| TreeError::BadSql { path: file.path.clone(), source })?;
             sql.statements[dialect as usize] = statements.into_iter().map(str::to_owned).collect();
         }
         Ok(sql)
@@ -128,10 +122,7 @@ impl MigrationSql {
 
     /// Whether `name` is one of the SQL file names a migration folder may hold.
     fn is_sql_file_name(name: &str) -> bool {
-        name == "up.sql"
-            || Dialect::ALL
-                .iter()
-                .any(|dialect| name == format!("up.{dialect}.sql"))
+        name == "up.sql" || Dialect::ALL.iter().any(|dialect| name == format!("up.{dialect}.sql"))
     }
 }
 
@@ -173,9 +164,7 @@ impl MigrationTrees {
             None => Vec::new(),
         };
         MigrationTrees::from_files(
-            &legacy
-                .map(|dir| dir.display().to_string())
-                .unwrap_or_default(),
+            &legacy.map(|dir| dir.display().to_string()).unwrap_or_default(),
             &legacy_files,
             &alembic.display().to_string(),
             &read_dir_files(alembic)?,
@@ -201,10 +190,7 @@ pub fn read_dir_files(root: &Path) -> Result<Vec<TreeFile>, TreeError> {
     let mut files = Vec::new();
     let mut pending = vec![root.to_path_buf()];
     while let Some(dir) = pending.pop() {
-        let io_error = |source| TreeError::Io {
-            path: dir.clone(),
-            source,
-        };
+        let io_error = |source| TreeError::Io { path: dir.clone(), source };
         for entry in fs::read_dir(&dir).map_err(io_error)? {
             let path = entry.map_err(io_error)?.path();
             if path.is_dir() {
@@ -218,17 +204,10 @@ pub fn read_dir_files(root: &Path) -> Result<Vec<TreeFile>, TreeError> {
                 .map(|part| part.as_os_str().to_string_lossy())
                 .collect::<Vec<_>>()
                 .join("/");
-            let bytes = fs::read(&path).map_err(|source| TreeError::Io {
-                path: path.clone(),
-                source,
-            })?;
-            let contents = String::from_utf8(bytes).map_err(|_| TreeError::NotText {
-                path: path.display().to_string(),
-            })?;
-            files.push(TreeFile {
-                path: relative,
-                contents,
-            });
+            let bytes = fs::read(&path).map_err(|source| TreeError::Io { path: path.clone(), source })?;
+            let contents =
+                String::from_utf8(bytes).map_err(|_| TreeError::NotText { path: path.display().to_string() })?;
+            files.push(TreeFile { path: relative, contents });
         }
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));
@@ -239,10 +218,7 @@ pub fn read_dir_files(root: &Path) -> Result<Vec<TreeFile>, TreeError> {
 fn by_folder(files: &[TreeFile]) -> std::collections::BTreeMap<&str, Vec<&TreeFile>> {
     let mut folders: std::collections::BTreeMap<&str, Vec<&TreeFile>> = Default::default();
     for file in files {
-        folders
-            .entry(parent_dir(&file.path))
-            .or_default()
-            .push(file);
+        folders.entry(parent_dir(&file.path)).or_default().push(file);
     }
     folders
 }

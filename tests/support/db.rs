@@ -39,16 +39,12 @@ impl Engine {
         static MY: OnceLock<Result<(), String>> = OnceLock::new();
         match self {
             Engine::Sqlite => &Ok(()),
-            Engine::Postgresql => PG.get_or_init(|| {
-                PgConnection::establish(PG_ADMIN_URL)
-                    .map(drop)
-                    .map_err(|e| e.to_string())
-            }),
-            Engine::Mysql => MY.get_or_init(|| {
-                MysqlConnection::establish(MYSQL_ADMIN_URL)
-                    .map(drop)
-                    .map_err(|e| e.to_string())
-            }),
+            Engine::Postgresql => {
+                PG.get_or_init(|| PgConnection::establish(PG_ADMIN_URL).map(drop).map_err(|e| e.to_string()))
+            }
+            Engine::Mysql => {
+                MY.get_or_init(|| MysqlConnection::establish(MYSQL_ADMIN_URL).map(drop).map_err(|e| e.to_string()))
+            }
         }
     }
 }
@@ -116,15 +112,9 @@ impl TestDb {
     pub fn run(engine: Engine, test: &str, body: fn(&mut TestDb)) {
         if let Err(reason) = engine.availability() {
             if std::env::var("STRATA_TEST_REQUIRE_ALL_BACKENDS").is_ok_and(|v| v == "1") {
-                panic!(
-                    "{} server unreachable and STRATA_TEST_REQUIRE_ALL_BACKENDS=1: {reason}",
-                    engine.name()
-                );
+                panic!("{} server unreachable and STRATA_TEST_REQUIRE_ALL_BACKENDS=1: {reason}", engine.name());
             }
-            eprintln!(
-                "SKIPPED {test} on {}: server unreachable ({reason})",
-                engine.name()
-            );
+            eprintln!("SKIPPED {test} on {}: server unreachable ({reason})", engine.name());
             return;
         }
         let mut db = TestDb::create(engine, test);
@@ -133,57 +123,35 @@ impl TestDb {
     }
 
     fn create(engine: Engine, test: &str) -> TestDb {
-        let dir = tempfile::Builder::new()
-            .prefix("strata-test-")
-            .tempdir()
-            .expect("temp dir");
+        let dir = tempfile::Builder::new().prefix("strata-test-").tempdir().expect("temp dir");
         // Server-side names must be unique per test and engine, and short (PostgreSQL: 63).
-        let name: String = format!("strata_t_{}_{}", engine.name(), test)
-            .chars()
-            .take(63)
-            .collect();
+        let name: String = format!("strata_t_{}_{}", engine.name(), test).chars().take(63).collect();
         let (url, conn) = match engine {
             Engine::Sqlite => {
                 let path = dir.path().join(format!("{name}.db"));
                 (format!("sqlite:///{}", path.display()), None)
             }
             Engine::Postgresql => {
-                let mut admin =
-                    PgConnection::establish(PG_ADMIN_URL).expect("postgres admin connection");
+                let mut admin = PgConnection::establish(PG_ADMIN_URL).expect("postgres admin connection");
                 // One statement per call: PostgreSQL refuses DROP DATABASE in the implicit
                 // transaction of a multi-statement query.
                 admin
                     .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
                     .expect("drop old test database");
-                admin
-                    .batch_execute(&format!("CREATE DATABASE \"{name}\""))
-                    .expect("create test database");
-                (
-                    format!("postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"),
-                    None,
-                )
+                admin.batch_execute(&format!("CREATE DATABASE \"{name}\"")).expect("create test database");
+                (format!("postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"), None)
             }
             Engine::Mysql => {
-                let mut admin =
-                    MysqlConnection::establish(MYSQL_ADMIN_URL).expect("mysql admin connection");
+                let mut admin = MysqlConnection::establish(MYSQL_ADMIN_URL).expect("mysql admin connection");
                 admin
-                    .batch_execute(&format!(
-                        "DROP DATABASE IF EXISTS `{name}`; CREATE DATABASE `{name}`"
-                    ))
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS `{name}`; CREATE DATABASE `{name}`"))
                     .expect("create test database");
                 (format!("mysql+pymysql://root@127.0.0.1:3306/{name}"), None)
             }
         };
         let config = dir.path().join("keystone.conf");
         fs::write(&config, format!("[database]\nconnection = {url}\n")).expect("write config");
-        TestDb {
-            engine,
-            name,
-            dir,
-            url,
-            config,
-            conn,
-        }
+        TestDb { engine, name, dir, url, config, conn }
     }
 
     fn destroy(mut self) {
@@ -191,21 +159,12 @@ impl TestDb {
         match self.engine {
             Engine::Sqlite => {}
             Engine::Postgresql => {
-                let mut admin =
-                    PgConnection::establish(PG_ADMIN_URL).expect("postgres admin connection");
-                admin
-                    .batch_execute(&format!(
-                        "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-                        self.name
-                    ))
-                    .expect("drop");
+                let mut admin = PgConnection::establish(PG_ADMIN_URL).expect("postgres admin connection");
+                admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name)).expect("drop");
             }
             Engine::Mysql => {
-                let mut admin =
-                    MysqlConnection::establish(MYSQL_ADMIN_URL).expect("mysql admin connection");
-                admin
-                    .batch_execute(&format!("DROP DATABASE IF EXISTS `{}`", self.name))
-                    .expect("drop");
+                let mut admin = MysqlConnection::establish(MYSQL_ADMIN_URL).expect("mysql admin connection");
+                admin.batch_execute(&format!("DROP DATABASE IF EXISTS `{}`", self.name)).expect("drop");
             }
         }
     }
@@ -215,22 +174,14 @@ impl TestDb {
         if self.conn.is_none() {
             let conn = match self.engine {
                 Engine::Sqlite => Conn::Sqlite(
-                    SqliteConnection::establish(&self.sqlite_path().to_string_lossy())
-                        .expect("open sqlite"),
+                    SqliteConnection::establish(&self.sqlite_path().to_string_lossy()).expect("open sqlite"),
                 ),
                 Engine::Postgresql => Conn::Pg(
-                    PgConnection::establish(&format!(
-                        "postgresql://postgres@127.0.0.1:5432/{}",
-                        self.name
-                    ))
-                    .expect("connect"),
+                    PgConnection::establish(&format!("postgresql://postgres@127.0.0.1:5432/{}", self.name))
+                        .expect("connect"),
                 ),
                 Engine::Mysql => Conn::My(
-                    MysqlConnection::establish(&format!(
-                        "mysql://root@127.0.0.1:3306/{}",
-                        self.name
-                    ))
-                    .expect("connect"),
+                    MysqlConnection::establish(&format!("mysql://root@127.0.0.1:3306/{}", self.name)).expect("connect"),
                 ),
             };
             self.conn = Some(conn);
@@ -269,9 +220,7 @@ impl TestDb {
         if !self.tables().iter().any(|t| t == "alembic_version") {
             return None;
         }
-        let mut rows = self
-            .conn()
-            .lines("SELECT version_num AS value FROM alembic_version");
+        let mut rows = self.conn().lines("SELECT version_num AS value FROM alembic_version");
         rows.sort();
         Some(rows)
     }
@@ -282,12 +231,8 @@ impl TestDb {
             return Vec::new();
         }
         let sql = match self.engine {
-            Engine::Mysql => {
-                "SELECT CONCAT(repository_id, '=', version) AS value FROM migrate_version"
-            }
-            _ => {
-                "SELECT repository_id || '=' || CAST(version AS TEXT) AS value FROM migrate_version"
-            }
+            Engine::Mysql => "SELECT CONCAT(repository_id, '=', version) AS value FROM migrate_version",
+            _ => "SELECT repository_id || '=' || CAST(version AS TEXT) AS value FROM migrate_version",
         };
         let mut rows = self.conn().lines(sql);
         rows.sort();
@@ -342,9 +287,7 @@ impl TestDb {
                 Engine::Mysql => format!("`{table}`"),
                 _ => format!("\"{table}\""),
             };
-            let count = self.conn().lines(&format!(
-                "SELECT CAST(COUNT(*) AS CHAR(20)) AS value FROM {quoted}"
-            ));
+            let count = self.conn().lines(&format!("SELECT CAST(COUNT(*) AS CHAR(20)) AS value FROM {quoted}"));
             facts.push(format!("rows|{table}|{}", count[0]));
         }
         for row in self.alembic_rows().unwrap_or_default() {
@@ -380,11 +323,7 @@ impl TestDb {
         let mut table = "";
         for line in versions.lines() {
             if let Some(name) = line.strip_prefix("# ") {
-                table = if name == "migrate_version" {
-                    "migrate_version"
-                } else {
-                    "alembic_version"
-                };
+                table = if name == "migrate_version" { "migrate_version" } else { "alembic_version" };
                 continue;
             }
             if line.starts_with('(') {
@@ -397,10 +336,7 @@ impl TestDb {
                     fields[0], fields[1], fields[2]
                 )
             } else {
-                format!(
-                    "INSERT INTO alembic_version (version_num) VALUES ('{}')",
-                    fields[0]
-                )
+                format!("INSERT INTO alembic_version (version_num) VALUES ('{}')", fields[0])
             };
             self.conn().exec(&sql);
         }
@@ -409,11 +345,7 @@ impl TestDb {
 
     /// The row keystone's data migration writes.
     pub fn insert_root_domain(&mut self) {
-        let (no, yes) = if self.engine == Engine::Postgresql {
-            ("false", "true")
-        } else {
-            ("0", "1")
-        };
+        let (no, yes) = if self.engine == Engine::Postgresql { ("false", "true") } else { ("0", "1") };
         self.conn().exec(&format!(
             "INSERT INTO project (id, name, extra, description, enabled, domain_id, parent_id, is_domain) \
              VALUES ('<<keystone.domain.root>>', '<<keystone.domain.root>>', '{{}}', '', {no}, '<<keystone.domain.root>>', NULL, {yes})"
@@ -460,10 +392,7 @@ type FreshFingerprints = std::sync::Mutex<Vec<(Engine, Vec<String>)>>;
 /// lock is held while computing, so two tests never build the reference database at once).
 pub fn fresh_fingerprint(engine: Engine) -> Vec<String> {
     static CACHE: OnceLock<FreshFingerprints> = OnceLock::new();
-    let mut cache = CACHE
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
+    let mut cache = CACHE.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
     if let Some((_, found)) = cache.iter().find(|(e, _)| *e == engine) {
         return found.clone();
     }

@@ -102,20 +102,10 @@ impl Run {
     #[track_caller]
     pub fn fails_with(&self, text: &str) -> &Run {
         self.expect(1);
-        let errors: Vec<&str> = self
-            .stderr
-            .lines()
-            .filter(|line| line.starts_with("strata-manage: error:"))
-            .collect();
+        let errors: Vec<&str> = self.stderr.lines().filter(|line| line.starts_with("strata-manage: error:")).collect();
         assert_eq!(errors.len(), 1, "expected exactly one error line\n{self}");
-        assert!(
-            errors[0].contains(text),
-            "error line lacks {text:?}\n{self}"
-        );
-        assert!(
-            self.stdout.trim().is_empty(),
-            "nothing should be printed on stdout\n{self}"
-        );
+        assert!(errors[0].contains(text), "error line lacks {text:?}\n{self}");
+        assert!(self.stdout.trim().is_empty(), "nothing should be printed on stdout\n{self}");
         self
     }
 }
@@ -149,11 +139,7 @@ pub fn run(mut command: Command) -> Run {
     let shown = format!(
         "{} {}",
         command.get_program().to_string_lossy(),
-        command
-            .get_args()
-            .map(|arg| arg.to_string_lossy())
-            .collect::<Vec<_>>()
-            .join(" ")
+        command.get_args().map(|arg| arg.to_string_lossy()).collect::<Vec<_>>().join(" ")
     );
     let output = command.output().expect("strata-manage runs");
     Run::from_output(shown, output)
