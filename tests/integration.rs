@@ -13,3 +13,5 @@ mod cli;
 mod legacy;
 /// Fresh, phased and repeated `db_sync`, with `--check` and `db_version` at every step.
 mod sync;
+/// Concurrent runs, killed runs and the lock.
+mod safety;

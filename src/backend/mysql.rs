@@ -113,6 +113,11 @@ fn insert_lock_row(
     .execute(conn)
 }
 
+/// The lock table vanished between two statements: its holder just released it.
+fn is_missing_table(error: &diesel::result::Error) -> bool {
+    error.to_string().contains("doesn't exist")
+}
+
 fn is_duplicate(error: &diesel::result::Error) -> bool {
     let text = error.to_string();
     text.contains("Duplicate entry") || text.contains("Deadlock")
@@ -138,7 +143,11 @@ impl Backend for MysqlBackend {
                     Err(error) => return Err(failure(error)),
                 },
                 Err(error) if error.to_string().contains("already exists") => {
-                    self.try_take_over(&mut conn, &me, &mut watch, options).map_err(failure)?
+                    match self.try_take_over(&mut conn, &me, &mut watch, options) {
+                        Ok(acquired) => acquired,
+                        Err(error) if is_missing_table(&error) => false,
+                        Err(error) => return Err(failure(error)),
+                    }
                 }
                 Err(error) => return Err(failure(error)),
             };

@@ -113,7 +113,10 @@ pub(super) fn connect(url: &DatabaseUrl, access: Access) -> Result<Option<Box<dy
         return Ok(None);
     }
     let target = match access {
-        Access::ReadOnly => read_only_uri(path),
+        // A killed db_sync leaves a hot journal that SQLite must roll back before anyone can
+        // read: that recovery needs write access, though it restores what was there before.
+        Access::ReadOnly if journal_path(path).exists() => file_uri(path, "rw"),
+        Access::ReadOnly => file_uri(path, "ro"),
         Access::ReadWrite => path.to_string_lossy().into_owned(),
     };
     let mut conn = SqliteConnection::establish(&target).map_err(|error| failure(error.to_string()))?;
@@ -122,9 +125,13 @@ pub(super) fn connect(url: &DatabaseUrl, access: Access) -> Result<Option<Box<dy
     Ok(Some(Box::new(SqliteBackend { conn, path: path.clone(), locked: false })))
 }
 
-/// A `file:` URI that opens the database without write access, so that read-only commands
-/// cannot change it even by accident.
-fn read_only_uri(path: &Path) -> String {
+fn journal_path(path: &Path) -> PathBuf {
+    PathBuf::from(format!("{}-journal", path.display()))
+}
+
+/// A `file:` URI with an open mode: `ro` so that read-only commands cannot change the
+/// database even by accident, `rw` so that they cannot create it.
+fn file_uri(path: &Path, mode: &str) -> String {
     let mut uri = String::from("file:");
     for character in path.to_string_lossy().chars() {
         match character {
@@ -134,6 +141,7 @@ fn read_only_uri(path: &Path) -> String {
             other => uri.push(other),
         }
     }
-    uri.push_str("?mode=ro");
+    uri.push_str("?mode=");
+    uri.push_str(mode);
     uri
 }

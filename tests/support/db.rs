@@ -154,6 +154,46 @@ impl TestDb {
         TestDb { engine, name, dir, url, config, conn }
     }
 
+    /// Drops and recreates the database (SQLite: deletes the file and its journal), for tests
+    /// that run several trials.
+    pub fn reset(&mut self) {
+        self.conn = None;
+        match self.engine {
+            Engine::Sqlite => {
+                for suffix in ["", "-journal", "-wal", "-shm"] {
+                    let path = PathBuf::from(format!("{}{suffix}", self.sqlite_path().display()));
+                    if path.exists() {
+                        fs::remove_file(path).expect("remove sqlite file");
+                    }
+                }
+            }
+            Engine::Postgresql => {
+                let mut admin = PgConnection::establish(PG_ADMIN_URL).expect("postgres admin connection");
+                admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name)).expect("drop");
+                admin.batch_execute(&format!("CREATE DATABASE \"{}\"", self.name)).expect("create");
+            }
+            Engine::Mysql => {
+                let mut admin = MysqlConnection::establish(MYSQL_ADMIN_URL).expect("mysql admin connection");
+                admin
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS `{0}`; CREATE DATABASE `{0}`", self.name))
+                    .expect("recreate");
+            }
+        }
+    }
+
+    /// Starts `strata-manage --config-file <this db's config> ARGS` without waiting.
+    pub fn spawn(&mut self, args: &[&str]) -> std::process::Child {
+        self.disconnect();
+        let mut command = strata(self.dir.path());
+        command
+            .arg("--config-file")
+            .arg(&self.config)
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        command.spawn().expect("spawn strata-manage")
+    }
+
     fn destroy(mut self) {
         self.conn = None;
         match self.engine {

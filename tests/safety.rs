@@ -1,0 +1,199 @@
+//! Concurrency and crash safety. Trial counts are small by default so the suite stays
+//! quick; `scripts/stress` runs the long versions (8 processes × 50 trials, 100 kills per
+//! backend) through the environment variables below and prints the counts.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use crate::support::db::fresh_fingerprint;
+use crate::support::{Engine, Run, TestDb};
+use crate::sync::{CONTRACT_HEAD, EXPAND_HEAD};
+
+fn setting(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|value| value.parse().ok()).unwrap_or(default)
+}
+
+fn finish(mut child: Child) -> Run {
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    child.stdout.take().expect("piped").read_to_string(&mut stdout).expect("read stdout");
+    child.stderr.take().expect("piped").read_to_string(&mut stderr).expect("read stderr");
+    let status = child.wait().expect("wait").code().unwrap_or(-1);
+    Run { command: "strata-manage db_sync (concurrent)".into(), status, stdout, stderr }
+}
+
+/// How often each revision or legacy version was started across `runs`.
+fn applications(runs: &[Run]) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for run in runs {
+        for line in run.stderr.lines() {
+            for marker in ["Running upgrade ", "Running legacy upgrade "] {
+                if let Some(rest) = line.split(marker).nth(1) {
+                    let unit = rest.split(',').next().unwrap_or(rest).split(" (").next().unwrap_or(rest);
+                    let unit = unit.rsplit(' ').next().unwrap_or(unit).to_owned();
+                    let key = if marker.contains("legacy") { format!("{} {unit}", rest.split(' ').next().unwrap_or("")) } else { unit };
+                    *counts.entry(key).or_insert(0) += 1;
+                }
+            }
+        }
+    }
+    counts
+}
+
+dbtest!(concurrent_db_syncs_serialize_and_apply_everything_once, |db| {
+    let processes = setting("STRATA_STRESS_PROCESSES", 4);
+    let trials = setting("STRATA_STRESS_ROUNDS", 2);
+    let fresh = fresh_fingerprint(db.engine);
+    let (mut failures, mut twice, mut differing) = (0, 0, 0);
+    for trial in 0..trials {
+        db.reset();
+        // Odd trials start from a database keystone Zed left, so fast-forwards race too.
+        if trial % 2 == 1 {
+            db.load_keystone_fixture("zed");
+        }
+        let children: Vec<Child> = (0..processes).map(|_| db.spawn(&["db_sync", "--lock-timeout", "120"])).collect();
+        let runs: Vec<Run> = children.into_iter().map(finish).collect();
+        for run in runs.iter().filter(|run| run.status != 0) {
+            failures += 1;
+            eprintln!("trial {trial}: a concurrent db_sync failed\n{run}");
+        }
+        let repeated: Vec<_> = applications(&runs).into_iter().filter(|(_, count)| *count > 1).collect();
+        if !repeated.is_empty() {
+            twice += 1;
+            eprintln!("trial {trial}: applied more than once: {repeated:?}");
+        }
+        if db.fingerprint() != fresh {
+            differing += 1;
+            eprintln!("trial {trial}: final schema differs from a fresh db_sync");
+        }
+    }
+    eprintln!(
+        "concurrency {}: {trials} trials x {processes} processes, {failures} failed runs, {twice} trials applied something twice, {differing} schemas differing",
+        db.engine.name()
+    );
+    assert_eq!((failures, twice, differing), (0, 0, 0));
+});
+
+dbtest!(a_killed_db_sync_is_finished_by_the_next_one, |db| {
+    let trials = setting("STRATA_STRESS_KILLS", 5);
+    let fresh = fresh_fingerprint(db.engine);
+    // How long an uninterrupted run takes here, to spread the kills over it.
+    db.reset();
+    let started = Instant::now();
+    db.manage(&["db_sync"]).expect(0);
+    let duration = started.elapsed();
+    let (mut failures, mut differing, mut check_errors) = (0, 0, 0);
+    for trial in 0..trials {
+        db.reset();
+        let delay = duration.mul_f64((trial as f64 + 0.5) / trials as f64);
+        let mut child = db.spawn(&["db_sync"]);
+        std::thread::sleep(delay);
+        child.kill().expect("SIGKILL");
+        let killed = finish(child);
+        // --check must explain the state without crashing: done, pending or interrupted.
+        let check = db.manage(&["db_sync", "--check"]);
+        if ![0, 1, 2, 4].contains(&check.status) || check.stderr.contains("panicked") {
+            check_errors += 1;
+            eprintln!("trial {trial}: --check after a kill\n{check}");
+        }
+        if check.status == 1 && !check.stderr.contains("has not finished") {
+            check_errors += 1;
+            eprintln!("trial {trial}: --check failed for another reason\n{check}");
+        }
+        let rerun = db.manage(&["db_sync", "--lock-timeout", "60", "--lock-stale-after", "5"]);
+        if rerun.status != 0 {
+            failures += 1;
+            eprintln!("trial {trial}: killed after {delay:?}\n{killed}\nthe next db_sync failed\n{rerun}");
+            continue;
+        }
+        if db.fingerprint() != fresh {
+            differing += 1;
+            eprintln!("trial {trial}: killed after {delay:?}: the schema differs from a fresh db_sync\n{rerun}");
+        }
+        assert_eq!(db.alembic_rows().unwrap(), vec![EXPAND_HEAD.to_string(), CONTRACT_HEAD.to_string()]);
+    }
+    eprintln!(
+        "kills {}: {trials} trials over {duration:?}, {failures} failed reruns, {differing} schemas differing, {check_errors} bad --check answers",
+        db.engine.name()
+    );
+    assert_eq!((failures, differing, check_errors), (0, 0, 0));
+});
+
+dbtest!(a_waiting_db_sync_names_the_holder_and_gives_up_at_its_timeout, |db| {
+    db.manage(&["db_sync", "--expand"]).expect(0);
+    // Hold the lock the way each backend takes it, from the test's own connection.
+    let holder = match db.engine {
+        crate::support::Engine::Sqlite => {
+            db.conn().exec("BEGIN IMMEDIATE");
+            "another process writing to"
+        }
+        crate::support::Engine::Postgresql => {
+            db.conn().exec("SELECT pg_advisory_lock(6004514643731611649)");
+            "PostgreSQL session"
+        }
+        crate::support::Engine::Mysql => {
+            db.conn().exec(
+                "CREATE TABLE strata_db_sync_lock (id INTEGER NOT NULL, holder VARCHAR(255) NOT NULL, server VARCHAR(255) NOT NULL, \
+                 db_user VARCHAR(255) NOT NULL, connection_id BIGINT NOT NULL, beat BIGINT NOT NULL, unit VARCHAR(255) NULL, \
+                 statement_index INTEGER NULL, PRIMARY KEY (id)) ENGINE=InnoDB",
+            );
+            db.conn().exec(
+                "INSERT INTO strata_db_sync_lock VALUES (1, 'test holder on node9', CONCAT(@@hostname, ':', @@port), CURRENT_USER(), CONNECTION_ID(), 0, NULL, NULL)",
+            );
+            "test holder on node9"
+        }
+    };
+    let mut command = crate::support::strata(db.dir.path());
+    command.arg("--config-file").arg(&db.config).args(["db_sync", "--lock-timeout", "2"]);
+    let started = Instant::now();
+    let outcome = crate::support::run(command);
+    outcome.fails_with("gave up after waiting").fails_with(holder);
+    assert!(outcome.stderr.contains("Waiting for the db_sync lock"), "{outcome}");
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    // Still only expanded: the waiting run changed nothing.
+    assert_eq!(db.conn().lines("SELECT version_num AS value FROM alembic_version"), vec![EXPAND_HEAD.to_string()]);
+});
+
+/// A MySQL run killed in the middle of the base revision, rebuilt statement by statement:
+/// `--check` names the interrupted revision, and `db_sync` resumes it and ends with the
+/// fresh schema.
+#[test]
+fn mysql_resumes_an_interrupted_revision() {
+    TestDb::run(Engine::Mysql, "mysql_resume", |db| {
+        let trees = strata::tree::MigrationTrees::embedded().unwrap();
+        let base = trees.graph.base();
+        let statements = base.sql.statements(strata::url::Dialect::Mysql);
+        let done = 20;
+        db.conn().exec(strata::backend::CREATE_ALEMBIC_VERSION);
+        for statement in &statements[..=done] {
+            db.conn().exec(statement);
+        }
+        // The lock row a killed run leaves: its connection is gone, statement `done` was
+        // recorded as started (and, here, completed).
+        db.conn().exec(
+            "CREATE TABLE strata_db_sync_lock (id INTEGER NOT NULL, holder VARCHAR(255) NOT NULL, server VARCHAR(255) NOT NULL, \
+             db_user VARCHAR(255) NOT NULL, connection_id BIGINT NOT NULL, beat BIGINT NOT NULL, unit VARCHAR(255) NULL, \
+             statement_index INTEGER NULL, PRIMARY KEY (id)) ENGINE=InnoDB",
+        );
+        db.conn().exec(&format!(
+            "INSERT INTO strata_db_sync_lock VALUES (1, 'strata-manage db_sync on node7, pid 4242', CONCAT(@@hostname, ':', @@port), \
+             CURRENT_USER(), 4000000000, 17, 'revision {}', {done})",
+            base.id
+        ));
+        db.manage(&["db_sync", "--check"]).fails_with(&format!(
+            "a db_sync by strata-manage db_sync on node7, pid 4242 started revision {} (statement {}) and has not finished it",
+            base.id,
+            done + 1
+        ));
+        let run = db.manage(&["db_sync"]);
+        run.expect(0)
+            .stderr_has("Took over the db_sync lock from strata-manage db_sync on node7, pid 4242 (its connection is gone)")
+            .stderr_has(&format!("Resuming revision {}", base.id))
+            .stderr_has("was already applied by the interrupted run");
+        assert_eq!(db.fingerprint(), fresh_fingerprint(Engine::Mysql));
+        assert!(!db.tables().contains(&"strata_db_sync_lock".to_string()), "the lock is gone");
+        assert_eq!(db.manage(&["db_sync", "--check"]).status, 0);
+    });
+}
