@@ -266,3 +266,26 @@ dbtest!(legacy_rows_of_unknown_repositories_are_refused, |db| {
     db.manage(&["db_sync"]).fails_with("only repository ids this release does not know (keystone)");
     assert_eq!(before, db.fingerprint());
 });
+
+dbtest!(wrong_password_fails_cleanly, |db| {
+    let url = match db.engine {
+        // SQLite has no password; PostgreSQL here trusts every local connection, so a wrong
+        // password cannot be provoked against it.
+        Engine::Sqlite | Engine::Postgresql => return,
+        Engine::Mysql => format!("mysql+pymysql://root:{SECRET}@127.0.0.1:3306/{}", db.name),
+    };
+    every_command_fails(db, &url, "Access denied");
+});
+
+#[test]
+fn a_config_path_that_is_not_a_readable_file_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = strata(dir.path());
+    command.arg("--config-file").arg(dir.path()).arg("db_sync");
+    run(command).fails_with(&format!("cannot read {}", dir.path().display()));
+    let binary = dir.path().join("binary.conf");
+    fs::write(&binary, [0xff, 0xfe, 0x00, 0x5b]).unwrap();
+    let mut command = strata(dir.path());
+    command.arg("--config-file").arg(&binary).arg("db_sync");
+    run(command).fails_with(&format!("cannot read {}", binary.display()));
+}

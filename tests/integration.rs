@@ -11,7 +11,7 @@ mod bad_input;
 mod cli;
 /// Legacy-controlled databases and fast-forward from databases keystone-manage left.
 mod legacy;
-/// Fresh, phased and repeated `db_sync`, with `--check` and `db_version` at every step.
-mod sync;
 /// Concurrent runs, killed runs and the lock.
 mod safety;
+/// Fresh, phased and repeated `db_sync`, with `--check` and `db_version` at every step.
+mod sync;

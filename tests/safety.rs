@@ -33,7 +33,11 @@ fn applications(runs: &[Run]) -> BTreeMap<String, usize> {
                 if let Some(rest) = line.split(marker).nth(1) {
                     let unit = rest.split(',').next().unwrap_or(rest).split(" (").next().unwrap_or(rest);
                     let unit = unit.rsplit(' ').next().unwrap_or(unit).to_owned();
-                    let key = if marker.contains("legacy") { format!("{} {unit}", rest.split(' ').next().unwrap_or("")) } else { unit };
+                    let key = if marker.contains("legacy") {
+                        format!("{} {unit}", rest.split(' ').next().unwrap_or(""))
+                    } else {
+                        unit
+                    };
                     *counts.entry(key).or_insert(0) += 1;
                 }
             }
@@ -189,7 +193,9 @@ fn mysql_resumes_an_interrupted_revision() {
         ));
         let run = db.manage(&["db_sync"]);
         run.expect(0)
-            .stderr_has("Took over the db_sync lock from strata-manage db_sync on node7, pid 4242 (its connection is gone)")
+            .stderr_has(
+                "Took over the db_sync lock from strata-manage db_sync on node7, pid 4242 (its connection is gone)",
+            )
             .stderr_has(&format!("Resuming revision {}", base.id))
             .stderr_has("was already applied by the interrupted run");
         assert_eq!(db.fingerprint(), fresh_fingerprint(Engine::Mysql));

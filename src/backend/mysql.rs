@@ -65,28 +65,22 @@ const SELECT_LOCK_ROW: &str =
     "SELECT holder, server, db_user, connection_id, beat, unit, statement_index FROM strata_db_sync_lock WHERE id = 1";
 
 /// Who a connection is, as the lock row records it.
+#[derive(diesel::QueryableByName)]
 struct Identity {
+    #[diesel(sql_type = Text)]
     server: String,
+    #[diesel(sql_type = Text)]
     db_user: String,
+    #[diesel(sql_type = BigInt)]
     connection_id: i64,
 }
 
 fn identity(conn: &mut MysqlConnection) -> QueryResult<Identity> {
-    #[derive(diesel::QueryableByName)]
-    struct Row {
-        #[diesel(sql_type = Text)]
-        server: String,
-        #[diesel(sql_type = Text)]
-        db_user: String,
-        #[diesel(sql_type = BigInt)]
-        connection_id: i64,
-    }
-    let row: Row = diesel::sql_query(
+    diesel::sql_query(
         "SELECT CAST(CONCAT(@@hostname, ':', @@port) AS CHAR) AS server, CAST(CURRENT_USER() AS CHAR) AS db_user, \
          CAST(CONNECTION_ID() AS SIGNED) AS connection_id",
     )
-    .get_result(conn)?;
-    Ok(Identity { server: row.server, db_user: row.db_user, connection_id: row.connection_id })
+    .get_result(conn)
 }
 
 fn read_lock_row(conn: &mut MysqlConnection) -> QueryResult<Option<LockRow>> {

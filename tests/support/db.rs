@@ -124,8 +124,10 @@ impl TestDb {
 
     fn create(engine: Engine, test: &str) -> TestDb {
         let dir = tempfile::Builder::new().prefix("strata-test-").tempdir().expect("temp dir");
-        // Server-side names must be unique per test and engine, and short (PostgreSQL: 63).
-        let name: String = format!("strata_t_{}_{}", engine.name(), test).chars().take(63).collect();
+        // Server-side names must be unique per test, engine and test process (two checkouts
+        // may run their suites against one server), and short (PostgreSQL: 63 bytes).
+        let name: String =
+            format!("strata_t{}_{}_{}", std::process::id(), engine.name(), test).chars().take(63).collect();
         let (url, conn) = match engine {
             Engine::Sqlite => {
                 let path = dir.path().join(format!("{name}.db"));
