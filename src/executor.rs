@@ -147,6 +147,13 @@ fn run_statements(
             log::warn!("Statement {} of {what} was already applied by the interrupted run ({message})", index + 1);
             continue;
         }
+        if !transactional {
+            // A statement that failed did not apply (MySQL DDL statements are atomic): only
+            // the ones before it may be skipped when the unit is resumed.
+            if let Err(error) = backend.record_progress(index.checked_sub(1).map(|last| (id, last))) {
+                log::warn!("could not record how far {what} got: {error}");
+            }
+        }
         let outcome = if transactional {
             "nothing of it was applied (rolled back)".to_owned()
         } else if index == 0 {

@@ -203,3 +203,27 @@ fn mysql_resumes_an_interrupted_revision() {
         assert_eq!(db.manage(&["db_sync", "--check"]).status, 0);
     });
 }
+
+/// A MySQL revision whose second statement fails keeps its progress record; once the
+/// cause is removed, the next db_sync resumes it, skipping the statement already applied,
+/// and a failure that persists is reported again rather than skipped.
+#[test]
+fn mysql_resumes_a_revision_after_its_failure_is_fixed() {
+    TestDb::run(Engine::Mysql, "mysql_failed_statement", |db| {
+        db.manage(&["db_sync", "--expand"]).expect(0);
+        db.conn().exec("UPDATE alembic_version SET version_num = 'e8725d6fa226'");
+        db.conn().exec("DROP INDEX ix_revocation_event_project_id_user_id ON revocation_event");
+        db.conn().exec("DROP INDEX ix_revocation_event_composite ON revocation_event");
+        // Something in the way of the revision's second statement.
+        db.conn().exec("CREATE INDEX ix_revocation_event_composite ON revocation_event (domain_id)");
+        for _ in 0..2 {
+            db.manage(&["db_sync", "--expand"])
+                .fails_with("revision 742c857f1dfb")
+                .fails_with("failed at statement 2 of 2");
+        }
+        db.manage(&["db_sync", "--check"]).fails_with("started revision 742c857f1dfb (statement 1)");
+        db.conn().exec("DROP INDEX ix_revocation_event_composite ON revocation_event");
+        db.manage(&["db_sync"]).expect(0).stderr_has("Statement 1 of revision 742c857f1dfb");
+        assert_eq!(db.fingerprint(), fresh_fingerprint(Engine::Mysql));
+    });
+}

@@ -166,10 +166,23 @@ impl Backend for MysqlBackend {
             .join()
             .map_err(|_| DbError::Concurrent("the db_sync lock heartbeat thread panicked".into()))?;
         let failure = |error: diesel::result::Error| DbError::statement("cannot release the db_sync lock", error);
-        let removed =
-            diesel::sql_query("DELETE FROM strata_db_sync_lock WHERE id = 1 AND connection_id = CONNECTION_ID()")
-                .execute(&mut conn)
-                .map_err(failure)?;
+        // A unit left half-applied (its statement failed, or a dead holder's unit was not
+        // resumed) keeps its record: the lock row stays, its connection closes with this
+        // process, and the next db_sync takes it over and resumes the unit.
+        let removed = diesel::sql_query(
+            "DELETE FROM strata_db_sync_lock WHERE id = 1 AND connection_id = CONNECTION_ID() AND unit IS NULL",
+        )
+        .execute(&mut conn)
+        .map_err(failure)?;
+        if removed == 0 {
+            if let Ok(Some(row)) = read_lock_row(&mut conn) {
+                if row.connection_id == identity(&mut conn).map_err(failure)?.connection_id {
+                    let unit = row.unit.unwrap_or_default();
+                    log::warn!("{unit} is not finished: its progress stays recorded in strata_db_sync_lock, and the next db_sync resumes it");
+                    return Ok(());
+                }
+            }
+        }
         if removed == 1 {
             conn.batch_execute("DROP TABLE IF EXISTS strata_db_sync_lock").map_err(failure)?;
         } else {
