@@ -121,9 +121,11 @@ pub fn connection_from_file(path: &Path) -> Result<Option<String>, ConfigError> 
     };
     let ini = Ini::load_from_str_opt(&text, options)
         .map_err(|error| ConfigError::Malformed { path: path.to_owned(), message: error.to_string() })?;
+    // A section may appear several times; as in oslo.config, the last value wins.
     let value = ini
-        .section(Some("database"))
-        .and_then(|section| section.get_all("connection").last())
+        .section_all(Some("database"))
+        .flat_map(|section| section.get_all("connection"))
+        .last()
         .map(str::trim)
         .filter(|value| !value.is_empty())
         .map(str::to_owned);

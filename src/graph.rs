@@ -104,7 +104,7 @@ impl RevisionGraph {
                 || !revision.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
             {
                 return Err(graph_error(format!(
-                    "{}: revision id '{}' must be 1 to 32 letters, digits or '_' (it is stored in alembic_version.version_num VARCHAR(32))",
+                    "{}: revision id {:?} must be 1 to 32 letters, digits or '_' (it is stored in alembic_version.version_num VARCHAR(32))",
                     revision.path, revision.id
                 )));
             }
@@ -149,11 +149,13 @@ impl RevisionGraph {
             }
         };
         let order = topological_order(&revisions, &parents)?;
-        let branches = assign_branches(&revisions, &parents, &order)?;
+        let branches = assign_branches(&revisions, &index, &order)?;
+        // As in alembic, heads and branch labels follow down_revision only; depends_on
+        // orders revisions without making them children.
         let mut has_children = vec![false; revisions.len()];
-        for own in &parents {
-            for &parent in own {
-                has_children[parent] = true;
+        for revision in &revisions {
+            for parent in &revision.down_revisions {
+                has_children[index[parent]] = true;
             }
         }
         let mut heads = BTreeMap::new();
@@ -240,9 +242,16 @@ fn topological_order(revisions: &[Revision], parents: &[Vec<usize>]) -> Result<V
         }
     }
     if let Some(stuck) = (0..revisions.len()).find(|&r| waiting[r] > 0) {
+        // Revisions below a cycle are stuck too; walking up through stuck parents from any
+        // of them must come back to a revision already seen, which is on the cycle.
+        let mut seen = vec![false; revisions.len()];
+        let mut current = stuck;
+        while !std::mem::replace(&mut seen[current], true) {
+            current = parents[current].iter().copied().find(|&parent| waiting[parent] > 0).unwrap_or(current);
+        }
         return Err(graph_error(format!(
             "revision '{}' ({}) is on a cycle of down_revision links",
-            revisions[stuck].id, revisions[stuck].path
+            revisions[current].id, revisions[current].path
         )));
     }
     Ok(order)
@@ -251,14 +260,14 @@ fn topological_order(revisions: &[Revision], parents: &[Vec<usize>]) -> Result<V
 /// Propagates branch labels from each labelled revision to its descendants.
 fn assign_branches(
     revisions: &[Revision],
-    parents: &[Vec<usize>],
+    index: &HashMap<String, usize>,
     order: &[usize],
 ) -> Result<Vec<Option<Branch>>, TreeError> {
     let mut branches: Vec<Option<Branch>> = vec![None; revisions.len()];
     for &position in order {
         let revision = &revisions[position];
         let mut branch = None;
-        let inherited = parents[position].iter().filter_map(|&parent| branches[parent]);
+        let inherited = revision.down_revisions.iter().filter_map(|parent| branches[index[parent]]);
         let declared = revision.branch_labels.iter().map(|label| {
             Branch::from_label(label).ok_or_else(|| {
                 graph_error(format!(

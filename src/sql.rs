@@ -45,7 +45,7 @@ pub fn split_statements(sql: &str) -> Result<Vec<&str>, SplitError> {
             }
             b';' => {
                 if let Some(begin) = start.take() {
-                    statements.push(sql[begin..i].trim_end());
+                    push_statement(&mut statements, &sql[begin..i]);
                 }
                 i += 1;
                 continue;
@@ -59,14 +59,24 @@ pub fn split_statements(sql: &str) -> Result<Vec<&str>, SplitError> {
         start.get_or_insert(i);
         i = match byte {
             b'\'' | b'"' | b'`' => skip_quoted(sql, i)?,
+            // '$' inside an identifier (`a$b`) opens nothing.
+            b'$' if i > 0 && (bytes[i - 1].is_ascii_alphanumeric() || matches!(bytes[i - 1], b'_' | b'$')) => i + 1,
             b'$' => skip_dollar_quoted(sql, i)?,
             _ => i + 1,
         };
     }
     if let Some(begin) = start {
-        statements.push(sql[begin..].trim_end());
+        push_statement(&mut statements, &sql[begin..]);
     }
     Ok(statements)
+}
+
+/// Keeps a statement unless only (Unicode) whitespace is left of it.
+fn push_statement<'s>(statements: &mut Vec<&'s str>, text: &'s str) {
+    let text = text.trim();
+    if !text.is_empty() {
+        statements.push(text);
+    }
 }
 
 /// Skips a quoted string or identifier starting at `open`; a doubled quote is an escaped one
@@ -159,6 +169,13 @@ mod tests {
             SplitError::Unterminated { what: "comment", line: 1 }
         );
         assert!(split_statements("SELECT $$ body").is_err());
+    }
+
+    #[test]
+    fn dollars_inside_identifiers_and_unicode_whitespace_are_ordinary() {
+        assert_eq!(split_statements("SELECT a$b$c; SELECT 2").unwrap(), vec!["SELECT a$b$c", "SELECT 2"]);
+        assert_eq!(split_statements("SELECT 1;\u{b}").unwrap(), vec!["SELECT 1"]);
+        assert_eq!(split_statements("\u{a0};SELECT 1").unwrap(), vec!["SELECT 1"]);
     }
 
     #[test]

@@ -143,8 +143,11 @@ impl DatabaseUrl {
         let dialect_name = scheme.split('+').next().unwrap_or_default().to_ascii_lowercase();
         let dialect = Dialect::from_scheme(&dialect_name)
             .ok_or_else(|| UrlError::UnknownDialect { dialect: dialect_name.clone(), url: shown.clone() })?;
-        let (location, query) = match rest.split_once('?') {
-            Some((location, query)) => (location, Some(query)),
+        // A '?' inside the password does not start the query.
+        let query_start =
+            split_credentials(rest).1.find('?').map(|offset| rest.len() - split_credentials(rest).1.len() + offset);
+        let (location, query) = match query_start {
+            Some(at) => (&rest[..at], Some(&rest[at + 1..])),
             None => (rest, None),
         };
         let params = parse_query(query, &shown)?;
@@ -169,16 +172,11 @@ impl DatabaseUrl {
 }
 
 fn parse_server(location: &str, shown: &str) -> Result<ServerAddress, UrlError> {
-    let (authority, database) = location.split_once('/').unwrap_or((location, ""));
+    let (credentials, rest) = split_credentials(location);
+    let (host_port, database) = rest.split_once('/').unwrap_or((rest, ""));
     if database.is_empty() {
         return Err(UrlError::MissingDatabase { url: shown.to_owned() });
     }
-    // The password may itself contain '@' when not percent-encoded: the host starts after
-    // the last one, as in SQLAlchemy.
-    let (credentials, host_port) = match authority.rsplit_once('@') {
-        Some((credentials, host_port)) => (Some(credentials), host_port),
-        None => (None, authority),
-    };
     let (user, password) = match credentials {
         None => (None, None),
         Some(credentials) => match credentials.split_once(':') {
@@ -194,6 +192,18 @@ fn parse_server(location: &str, shown: &str) -> Result<ServerAddress, UrlError> 
         port,
         database: decode(database, shown)?,
     })
+}
+
+/// Splits `user[:password]@` off the front, as SQLAlchemy's URL pattern does: the user name
+/// holds no ':' or '/', the password runs to the first '@' (so an unencoded '/' or '?' in a
+/// password still works, and never ends up read as a host, port or database).
+fn split_credentials(text: &str) -> (Option<&str>, &str) {
+    let Some((credentials, rest)) = text.split_once('@') else { return (None, text) };
+    let user = credentials.split(':').next().unwrap_or_default();
+    if user.contains('/') {
+        return (None, text);
+    }
+    (Some(credentials), rest)
 }
 
 fn split_host_port(host_port: &str, shown: &str) -> Result<(Option<String>, Option<u16>), UrlError> {
@@ -239,18 +249,29 @@ fn decode(text: &str, shown: &str) -> Result<String, UrlError> {
         .map_err(|_| UrlError::BadEncoding { url: shown.to_owned() })
 }
 
-/// Hides the password of a URL that may not even parse, for error messages.
+/// Hides the password of a URL that may not even parse, for error messages: whatever
+/// follows the scheme (with or without its `//`) and looks like `user:password@` loses the
+/// password.
 pub fn redact(raw: &str) -> String {
-    let Some((scheme, rest)) = raw.split_once("://") else {
-        return raw.to_owned();
-    };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((credentials, host)) => match credentials.split_once(':') {
-            Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}"),
-            None => raw.to_owned(),
+    let after_scheme = match raw.find("://") {
+        Some(at) => at + 3,
+        None => match raw.find(':') {
+            Some(at) => at + 1 + raw[at + 1..].len() - raw[at + 1..].trim_start_matches('/').len(),
+            None => return raw.to_owned(),
         },
+    };
+    let (head, rest) = raw.split_at(after_scheme);
+    if let (Some(credentials), host) = split_credentials(rest) {
+        if let Some((user, _password)) = credentials.split_once(':') {
+            return format!("{head}{user}:***@{host}");
+        }
+    }
+    // Mangled beyond that (`mysql//user:pw@host`): mask from the ':' of the word before the
+    // first '@'.
+    let Some(at) = raw.find('@') else { return raw.to_owned() };
+    let word_start = raw[..at].rfind('/').map_or(0, |slash| slash + 1);
+    match raw[word_start..at].find(':') {
+        Some(colon) => format!("{}:***{}", &raw[..word_start + colon], &raw[at..]),
         None => raw.to_owned(),
     }
 }
@@ -344,9 +365,21 @@ mod tests {
         assert_eq!(url.to_string(), "postgresql://admin:***@host/db");
         assert!(!format!("{url:?}").contains("s3cr"));
         assert_eq!(redact("oracle://u:topsecret@h/d"), "oracle://u:***@h/d");
+        assert_eq!(redact("mysql:/keystone:s3cretpw@db/keystone"), "mysql:/keystone:***@db/keystone");
+        assert_eq!(redact("mysql://u:pa/ss?x@h/db"), "mysql://u:***@h/db");
+        assert_eq!(redact("mysql//keystone:s3cretpw@db/ks"), "mysql//keystone:***@db/ks");
         let error = DatabaseUrl::parse("oracle://u:topsecret@h/d").unwrap_err().to_string();
         assert!(error.contains("unknown database dialect 'oracle'"), "{error}");
         assert!(!error.contains("topsecret"), "{error}");
+    }
+
+    #[test]
+    fn unencoded_slash_or_question_mark_in_password_is_still_the_password() {
+        let url = DatabaseUrl::parse("mysql://u:pa/ss?w@h:3306/db?charset=utf8").unwrap();
+        assert_eq!(server(&url).password.as_deref(), Some("pa/ss?w"));
+        assert_eq!(server(&url).host.as_deref(), Some("h"));
+        assert_eq!(server(&url).database, "db");
+        assert_eq!(url.param("charset"), Some("utf8"));
     }
 
     #[test]

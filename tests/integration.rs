@@ -11,6 +11,8 @@ mod bad_input;
 mod cli;
 /// Legacy-controlled databases and fast-forward from databases keystone-manage left.
 mod legacy;
+/// Property tests of the parsers: SQL splitter, URLs, config files, migration trees.
+mod parsers;
 /// Concurrent runs, killed runs and the lock.
 mod safety;
 /// Fresh, phased and repeated `db_sync`, with `--check` and `db_version` at every step.

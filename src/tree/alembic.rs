@@ -97,9 +97,9 @@ pub fn parse(root: &str, files: &[TreeFile]) -> Result<RevisionGraph, TreeError>
         let actual = graph.head(branch).map(|revision| revision.id.as_str());
         if actual != Some(declared.as_str()) {
             return Err(TreeError::Graph(format!(
-                "{} says the {branch} head is '{declared}', but the graph's {branch} head is {}",
+                "{} says the {branch} head is {declared:?}, but the graph's {branch} head is {}",
                 shown(root, &path),
-                actual.map_or("missing".to_owned(), |id| format!("'{id}'")),
+                actual.map_or("missing".to_owned(), |id| format!("{id:?}")),
             )));
         }
     }
@@ -186,7 +186,7 @@ mod tests {
         let mut files = small_tree();
         files.retain(|file| file.path != "EXPAND_HEAD");
         files.push(file("EXPAND_HEAD", "e1\n"));
-        assert!(error_of(&files).contains("says the expand head is 'e1'"), "{}", error_of(&files));
+        assert!(error_of(&files).contains("says the expand head is \"e1\""), "{}", error_of(&files));
     }
 
     #[test]

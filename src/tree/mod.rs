@@ -114,7 +114,7 @@ impl MigrationSql {
                 .or_else(|| files.iter().find(|file| file_name(&file.path) == "up.sql"))
                 .ok_or_else(|| TreeError::MissingSql { path: dir.to_owned(), dialect })?;
             let statements = split_statements(&file.contents)
-                .map_err(|source| TreeError::BadSql { path: file.path.clone(), source })?;
+                .map_err(|source| TreeError::BadSql { path: format!("{dir}/{}", file_name(&file.path)), source })?;
             sql.statements[dialect as usize] = statements.into_iter().map(str::to_owned).collect();
         }
         Ok(sql)
