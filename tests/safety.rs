@@ -131,11 +131,12 @@ dbtest!(a_waiting_db_sync_names_the_holder_and_gives_up_at_its_timeout, |db| {
     let holder = match db.engine {
         crate::support::Engine::Sqlite => {
             db.conn().exec("BEGIN IMMEDIATE");
-            "another process writing to"
+            // This test process holds it: the kernel's lock table names it.
+            format!("process {} writing to", std::process::id())
         }
         crate::support::Engine::Postgresql => {
             db.conn().exec("SELECT pg_advisory_lock(6004514643731611649)");
-            "PostgreSQL session"
+            "PostgreSQL session".to_owned()
         }
         crate::support::Engine::Mysql => {
             db.conn().exec(
@@ -146,14 +147,14 @@ dbtest!(a_waiting_db_sync_names_the_holder_and_gives_up_at_its_timeout, |db| {
             db.conn().exec(
                 "INSERT INTO strata_db_sync_lock VALUES (1, 'test holder on node9', CONCAT(@@hostname, ':', @@port), CURRENT_USER(), CONNECTION_ID(), 0, NULL, NULL)",
             );
-            "test holder on node9"
+            "test holder on node9".to_owned()
         }
     };
     let mut command = crate::support::strata(db.dir.path());
     command.arg("--config-file").arg(&db.config).args(["db_sync", "--lock-timeout", "2"]);
     let started = Instant::now();
     let outcome = crate::support::run(command);
-    outcome.fails_with("gave up after waiting").fails_with(holder);
+    outcome.fails_with("gave up after waiting").fails_with(&holder);
     assert!(outcome.stderr.contains("Waiting for the db_sync lock"), "{outcome}");
     assert!(started.elapsed() >= Duration::from_secs(2));
     // Still only expanded: the waiting run changed nothing.

@@ -34,7 +34,7 @@ impl Backend for SqliteBackend {
         self.set_busy_timeout(0)?;
         let mut result = self.execute("BEGIN IMMEDIATE");
         if result.as_ref().is_err_and(is_busy) {
-            log::info!("Waiting for the db_sync lock: another process holds the write lock on {}", self.path.display());
+            log::info!("Waiting for the db_sync lock, held by {}", self.lock_holder());
             self.set_busy_timeout(options.timeout.as_millis().try_into().unwrap_or(u64::MAX))?;
             result = self.execute("BEGIN IMMEDIATE");
         }
@@ -44,10 +44,9 @@ impl Backend for SqliteBackend {
                 self.locked = true;
                 Ok(())
             }
-            Err(error) if is_busy(&error) => Err(DbError::LockTimeout {
-                holder: format!("another process writing to {}", self.path.display()),
-                waited_secs: options.timeout.as_secs(),
-            }),
+            Err(error) if is_busy(&error) => {
+                Err(DbError::LockTimeout { holder: self.lock_holder(), waited_secs: options.timeout.as_secs() })
+            }
             Err(error) => Err(error),
         }
     }
@@ -78,11 +77,45 @@ impl Backend for SqliteBackend {
 }
 
 impl SqliteBackend {
+    /// Who holds the database file's lock: SQLite keeps no record of it, but on Linux the
+    /// kernel lists the processes holding POSIX locks on the file's inode.
+    fn lock_holder(&self) -> String {
+        let pids = locking_pids(&self.path);
+        if pids.is_empty() {
+            format!("another process writing to {}", self.path.display())
+        } else {
+            let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
+            format!("process {} writing to {}", pids.join(", "), self.path.display())
+        }
+    }
+
     fn set_busy_timeout(&mut self, milliseconds: u64) -> Result<(), DbError> {
         self.conn
             .batch_execute(&format!("PRAGMA busy_timeout = {milliseconds}"))
             .map_err(|error| DbError::statement("cannot set busy_timeout", error))
     }
+}
+
+/// Other processes holding a POSIX lock on `path`, from `/proc/locks` (empty elsewhere).
+fn locking_pids(path: &Path) -> Vec<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let (Ok(metadata), Ok(locks)) = (std::fs::metadata(path), std::fs::read_to_string("/proc/locks")) else {
+        return Vec::new();
+    };
+    let inode = metadata.ino().to_string();
+    let mut pids: Vec<u32> = locks
+        .lines()
+        .filter_map(|line| {
+            // "1: POSIX  ADVISORY  WRITE 4242 08:01:1234567 1073741824 1073741824"
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let pid = fields.get(4)?.parse::<u32>().ok()?;
+            let file = fields.get(5)?;
+            (file.rsplit(':').next() == Some(inode.as_str()) && pid != std::process::id()).then_some(pid)
+        })
+        .collect();
+    pids.sort_unstable();
+    pids.dedup();
+    pids
 }
 
 fn is_busy(error: &DbError) -> bool {
