@@ -50,6 +50,9 @@ pub fn execute(backend: &mut dyn Backend, plan: &Plan<'_>) -> Result<SyncReport,
         run_revision(backend, step, create_table)?;
         report.revisions.push(step.revision.id.clone());
     }
+    if !backend.transactional_ddl() {
+        backend.record_progress(None)?;
+    }
     Ok(report)
 }
 
@@ -63,8 +66,7 @@ fn run_legacy_step(backend: &mut dyn Backend, step: &LegacyStep<'_>) -> Result<(
     unit(backend, &what, |backend| {
         run_statements(backend, &what, &id, &step.version.sql, step.resume_through)?;
         let matched = backend.update_legacy_row(repository, step.from, version)?;
-        expect_one_row(matched, || format!("migrate_version no longer has {repository} at version {}", step.from))?;
-        backend.record_progress(None)
+        expect_one_row(matched, || format!("migrate_version no longer has {repository} at version {}", step.from))
     })?;
     log::info!("Finished legacy upgrade {repository} {version} in {}", elapsed(started));
     Ok(())
@@ -91,7 +93,7 @@ fn run_revision(backend: &mut dyn Backend, step: &RevisionStep<'_>, create_table
                 }
             }
         }
-        backend.record_progress(None)
+        Ok(())
     })?;
     log::info!("Finished upgrade to {} in {}", revision.id, elapsed(started));
     Ok(())
@@ -131,13 +133,21 @@ fn run_statements(
 ) -> Result<(), DbError> {
     let transactional = backend.transactional_ddl();
     let statements = sql.statements(backend.dialect());
-    if let Some(last) = resume_through {
-        log::warn!("Resuming {what}, interrupted at statement {} of {}", last + 1, statements.len());
+    match resume_through {
+        Some(usize::MAX) => {
+            log::warn!("Resuming {what}, interrupted by a killed run: statements it had applied are skipped")
+        }
+        Some(last) => {
+            log::warn!("Resuming {what}: statements 1 to {} of {} may be applied already", last + 1, statements.len())
+        }
+        None => {}
+    }
+    if !transactional {
+        // One record per unit, before its first statement: enough to know what to resume
+        // after a kill (a version row written later says the unit was finished).
+        backend.record_progress(Some((id, None)))?;
     }
     for (index, statement) in statements.iter().enumerate() {
-        if !transactional {
-            backend.record_progress(Some((id, index)))?;
-        }
         let message = match backend.execute(statement) {
             Ok(()) => continue,
             Err(DbError::Statement { message, .. }) => message,
@@ -150,7 +160,16 @@ fn run_statements(
         if !transactional {
             // A statement that failed did not apply (MySQL DDL statements are atomic): only
             // the ones before it may be skipped when the unit is resumed.
-            if let Err(error) = backend.record_progress(index.checked_sub(1).map(|last| (id, last))) {
+            // What may be applied now: the statements before this one, plus whatever the
+            // interrupted run this one resumed had applied.
+            let progress = match (resume_through, index.checked_sub(1)) {
+                (Some(usize::MAX), _) => Some((id, None)),
+                (Some(earlier), Some(before)) => Some((id, Some(earlier.max(before)))),
+                (Some(earlier), None) => Some((id, Some(earlier))),
+                (None, Some(before)) => Some((id, Some(before))),
+                (None, None) => None,
+            };
+            if let Err(error) = backend.record_progress(progress) {
                 log::warn!("could not record how far {what} got: {error}");
             }
         }

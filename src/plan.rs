@@ -104,23 +104,23 @@ pub enum PlanError {
         expected: String,
     },
     /// A unit was started on MySQL and never recorded as finished (`--check` reports it).
-    #[error("a db_sync by {holder} started {unit} (statement {statement}) and has not finished it: it is still running, or it was interrupted; run strata-manage db_sync, which waits for a running one and otherwise resumes {unit}")]
+    #[error("a db_sync by {holder} started {unit}{} and has not finished it: it is still running, or it was interrupted; run strata-manage db_sync, which waits for a running one and otherwise resumes {unit}", progress(.statement))]
     Interrupted {
         /// The unit.
         unit: UnitId,
-        /// 1-based statement number.
-        statement: usize,
+        /// How far it may have got (0-based statement index), when known.
+        statement: Option<usize>,
         /// Who ran it.
         holder: String,
     },
     /// The unit recorded as interrupted is not the next one to run: the version rows were
     /// changed since.
-    #[error("{unit} was interrupted (statement {statement}), but the version tables say {next} comes first: the database was changed by hand since; check the schema against {unit}, then clear the strata_db_sync_lock table")]
+    #[error("{unit} was interrupted{}, but the version tables say {next} comes first: the database was changed by hand since; check the schema against {unit}, then clear the strata_db_sync_lock table", progress(.statement))]
     InterruptedOutOfOrder {
         /// The interrupted unit.
         unit: UnitId,
-        /// 1-based statement number.
-        statement: usize,
+        /// How far it may have got (0-based statement index), when known.
+        statement: Option<usize>,
         /// What the plan would run first.
         next: UnitId,
     },
@@ -132,6 +132,14 @@ pub enum PlanError {
         /// One of them.
         example: String,
     },
+}
+
+/// " (statements 1 to N applied)" for a known position, nothing otherwise.
+fn progress(statement: &Option<usize>) -> String {
+    match statement {
+        Some(last) => format!(" (statements 1 to {} applied)", last + 1),
+        None => String::new(),
+    }
 }
 
 /// One legacy version to apply.
@@ -406,11 +414,12 @@ fn mark_resume(plan: &mut Plan<'_>, interrupted: &Interrupted) -> Result<(), Pla
     if position != 0 {
         return Err(PlanError::InterruptedOutOfOrder {
             unit: interrupted.unit.clone(),
-            statement: interrupted.statement + 1,
+            statement: interrupted.statement,
             next: units[0].0.clone(),
         });
     }
-    *units[0].1 = Some(interrupted.statement);
+    // Position unknown (killed mid-unit): any statement may already have been applied.
+    *units[0].1 = Some(interrupted.statement.unwrap_or(usize::MAX));
     Ok(())
 }
 
@@ -420,7 +429,7 @@ pub fn check(trees: &MigrationTrees, state: &DatabaseState) -> Result<CheckRepor
     if let Some(interrupted) = &state.interrupted {
         return Err(PlanError::Interrupted {
             unit: interrupted.unit.clone(),
-            statement: interrupted.statement + 1,
+            statement: interrupted.statement,
             holder: interrupted.holder.clone(),
         });
     }

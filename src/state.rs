@@ -55,8 +55,10 @@ impl std::str::FromStr for UnitId {
 pub struct Interrupted {
     /// The unit.
     pub unit: UnitId,
-    /// 0-based index of the statement that had been started.
-    pub statement: usize,
+    /// 0-based index of the last statement that may have been applied, when known (a
+    /// statement that failed is known not to have been); `None`: the unit started and any
+    /// of its statements may have been applied.
+    pub statement: Option<usize>,
     /// Who was running it.
     pub holder: String,
 }

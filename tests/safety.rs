@@ -188,7 +188,7 @@ fn mysql_resumes_an_interrupted_revision() {
             base.id
         ));
         db.manage(&["db_sync", "--check"]).fails_with(&format!(
-            "a db_sync by strata-manage db_sync on node7, pid 4242 started revision {} (statement {}) and has not finished it",
+            "a db_sync by strata-manage db_sync on node7, pid 4242 started revision {} (statements 1 to {} applied) and has not finished it",
             base.id,
             done + 1
         ));
@@ -222,7 +222,7 @@ fn mysql_resumes_a_revision_after_its_failure_is_fixed() {
                 .fails_with("revision 742c857f1dfb")
                 .fails_with("failed at statement 2 of 2");
         }
-        db.manage(&["db_sync", "--check"]).fails_with("started revision 742c857f1dfb (statement 1)");
+        db.manage(&["db_sync", "--check"]).fails_with("started revision 742c857f1dfb (statements 1 to 1 applied)");
         db.conn().exec("DROP INDEX ix_revocation_event_composite ON revocation_event");
         db.manage(&["db_sync"]).expect(0).stderr_has("Statement 1 of revision 742c857f1dfb");
         assert_eq!(db.fingerprint(), fresh_fingerprint(Engine::Mysql));

@@ -144,9 +144,10 @@ pub trait Backend: Primitives {
         self.execute("ROLLBACK")
     }
 
-    /// Without transactional DDL: records that `statement` of `unit` is about to run
-    /// (`None`: the unit is finished), so that an interrupted run can be detected.
-    fn record_progress(&mut self, _progress: Option<(&UnitId, usize)>) -> Result<(), DbError> {
+    /// Without transactional DDL: records the unit in progress and, when known, the last of
+    /// its statements that may have been applied (`None`: no unit in progress), so that an
+    /// interrupted run is detected and resumed.
+    fn record_progress(&mut self, _progress: Option<(&UnitId, Option<usize>)>) -> Result<(), DbError> {
         Ok(())
     }
 

@@ -191,9 +191,11 @@ impl Backend for MysqlBackend {
         Ok(())
     }
 
-    fn record_progress(&mut self, progress: Option<(&UnitId, usize)>) -> Result<(), DbError> {
+    fn record_progress(&mut self, progress: Option<(&UnitId, Option<usize>)>) -> Result<(), DbError> {
         let (unit, index) = match progress {
-            Some((unit, index)) => (Some(unit.to_string()), Some(i32::try_from(index).unwrap_or(i32::MAX))),
+            Some((unit, index)) => {
+                (Some(unit.to_string()), index.map(|index| i32::try_from(index).unwrap_or(i32::MAX)))
+            }
             None => (None, None),
         };
         let matched = diesel::sql_query(
@@ -216,12 +218,13 @@ impl Backend for MysqlBackend {
         let row = read_lock_row(&mut self.conn)
             .map_err(|error| DbError::statement("cannot read strata_db_sync_lock", error))?;
         let Some(row) = row else { return Ok(None) };
-        let (Some(unit), Some(index)) = (row.unit, row.statement_index) else { return Ok(None) };
+        let Some(unit) = row.unit else { return Ok(None) };
         let unit = unit.parse::<UnitId>().map_err(|message| DbError::Statement {
             context: "strata_db_sync_lock records an unreadable unit".into(),
             message,
         })?;
-        Ok(Some(Interrupted { unit, statement: usize::try_from(index).unwrap_or_default(), holder: row.holder }))
+        let statement = row.statement_index.and_then(|index| usize::try_from(index).ok());
+        Ok(Some(Interrupted { unit, statement, holder: row.holder }))
     }
 
     fn is_already_applied(&self, message: &str) -> bool {

@@ -211,20 +211,24 @@ fn head_files_agree_with_the_graph() {
     assert_eq!(graph.base().id, BASE);
 }
 
-fn interrupted(unit: UnitId, statement: usize) -> Option<Interrupted> {
+fn interrupted(unit: UnitId, statement: Option<usize>) -> Option<Interrupted> {
     Some(Interrupted { unit, statement, holder: "strata-manage db_sync on node1, pid 42".into() })
 }
 
 #[test]
 fn an_interrupted_revision_is_resumed_first() {
     let mut state = alembic(&[EXPAND[2], CONTRACT[0]]);
-    state.interrupted = interrupted(UnitId::Revision(EXPAND[3].into()), 0);
+    state.interrupted = interrupted(UnitId::Revision(EXPAND[3].into()), None);
     let plan = plan_sync(trees(), &state, Target::Full).unwrap();
     assert_eq!(plan.revisions[0].revision.id, EXPAND[3]);
-    assert_eq!(plan.revisions[0].resume_through, Some(0));
+    assert_eq!(plan.revisions[0].resume_through, Some(usize::MAX), "killed: any statement may be done");
     assert!(plan.revisions[1..].iter().all(|step| step.resume_through.is_none()));
     let error = check(trees(), &state).unwrap_err();
-    assert!(matches!(error, PlanError::Interrupted { statement: 1, .. }), "{error}");
+    assert!(matches!(error, PlanError::Interrupted { statement: None, .. }), "{error}");
+    state.interrupted = interrupted(UnitId::Revision(EXPAND[3].into()), Some(0));
+    assert_eq!(plan_sync(trees(), &state, Target::Full).unwrap().revisions[0].resume_through, Some(0));
+    let error = check(trees(), &state).unwrap_err();
+    assert!(error.to_string().contains("(statements 1 to 1 applied)"), "{error}");
     assert!(error.to_string().contains("run strata-manage db_sync"), "{error}");
 }
 
@@ -233,7 +237,7 @@ fn an_interrupted_base_revision_is_resumed_despite_its_tables() {
     let state = DatabaseState {
         alembic_versions: Some(vec![]),
         tables: vec!["access_rule".into(), "project".into()],
-        interrupted: interrupted(UnitId::Revision(BASE.into()), 17),
+        interrupted: interrupted(UnitId::Revision(BASE.into()), Some(17)),
         ..empty()
     };
     let plan = plan_sync(trees(), &state, Target::Expand).unwrap();
@@ -245,7 +249,7 @@ fn an_interrupted_base_revision_is_resumed_despite_its_tables() {
 #[test]
 fn an_interrupted_legacy_version_is_resumed() {
     let mut state = legacy(72);
-    state.interrupted = interrupted(UnitId::Legacy { repository_id: "keystone_expand".into(), version: 73 }, 5);
+    state.interrupted = interrupted(UnitId::Legacy { repository_id: "keystone_expand".into(), version: 73 }, Some(5));
     let plan = plan_sync(trees(), &state, Target::Full).unwrap();
     assert_eq!(plan.legacy[0].resume_through, Some(5));
 }
@@ -253,10 +257,10 @@ fn an_interrupted_legacy_version_is_resumed() {
 #[test]
 fn a_marker_for_a_recorded_unit_is_ignored_and_one_out_of_order_is_refused() {
     let mut state = alembic(&[EXPAND[3], CONTRACT[0]]);
-    state.interrupted = interrupted(UnitId::Revision(EXPAND[3].into()), 0);
+    state.interrupted = interrupted(UnitId::Revision(EXPAND[3].into()), None);
     let plan = plan_sync(trees(), &state, Target::Full).unwrap();
     assert!(plan.revisions.iter().all(|step| step.resume_through.is_none()));
-    state.interrupted = interrupted(UnitId::Revision(EXPAND[5].into()), 0);
+    state.interrupted = interrupted(UnitId::Revision(EXPAND[5].into()), None);
     let error = plan_sync(trees(), &state, Target::Full).unwrap_err();
     assert!(matches!(error, PlanError::InterruptedOutOfOrder { .. }), "{error}");
 }
