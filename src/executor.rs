@@ -147,21 +147,36 @@ fn run_statements(
         // after a kill (a version row written later says the unit was finished).
         backend.record_progress(Some((id, None)))?;
     }
-    for (index, statement) in statements.iter().enumerate() {
-        let message = match backend.execute(statement) {
-            Ok(()) => continue,
-            Err(DbError::Statement { message, .. }) => message,
-            Err(other) => other.to_string(),
+    // Statements run all at once; when resuming, one by one, so that each that turns out
+    // to be applied already can be skipped.
+    let mut next = 0;
+    while next < statements.len() {
+        let outcome = match resume_through {
+            None => backend.execute_all(&statements[next..]).map_err(|(offset, error)| (next + offset, error)),
+            Some(_) => backend.execute(&statements[next]).map_err(|error| (next, error)),
+        };
+        let (index, error) = match outcome {
+            Ok(()) if resume_through.is_none() => break,
+            Ok(()) => {
+                next += 1;
+                continue;
+            }
+            Err(failure) => failure,
+        };
+        next = index + 1;
+        let statement = &statements[index];
+        let message = match error {
+            DbError::Statement { message, .. } => message,
+            other => other.to_string(),
         };
         if resume_through.is_some_and(|last| index <= last) && backend.is_already_applied(&message) {
             log::warn!("Statement {} of {what} was already applied by the interrupted run ({message})", index + 1);
             continue;
         }
         if !transactional {
-            // A statement that failed did not apply (MySQL DDL statements are atomic): only
-            // the ones before it may be skipped when the unit is resumed.
-            // What may be applied now: the statements before this one, plus whatever the
-            // interrupted run this one resumed had applied.
+            // A statement that failed did not apply (MySQL DDL statements are atomic): what
+            // may be applied is the statements before it, plus whatever an interrupted run
+            // that this one resumed had applied.
             let progress = match (resume_through, index.checked_sub(1)) {
                 (Some(usize::MAX), _) => Some((id, None)),
                 (Some(earlier), Some(before)) => Some((id, Some(earlier.max(before)))),

@@ -54,6 +54,12 @@ pub fn split_statements(sql: &str) -> Result<Vec<&str>, SplitError> {
                 i += 1;
                 continue;
             }
+            // Any other Unicode whitespace (vertical tab, no-break space) separates too, so
+            // that a comment after it is not taken for the start of a statement.
+            _ if sql.is_char_boundary(i) && sql[i..].chars().next().is_some_and(char::is_whitespace) => {
+                i += sql[i..].chars().next().map_or(1, char::len_utf8);
+                continue;
+            }
             _ => {}
         }
         start.get_or_insert(i);
@@ -176,6 +182,7 @@ mod tests {
         assert_eq!(split_statements("SELECT a$b$c; SELECT 2").unwrap(), vec!["SELECT a$b$c", "SELECT 2"]);
         assert_eq!(split_statements("SELECT 1;\u{b}").unwrap(), vec!["SELECT 1"]);
         assert_eq!(split_statements("\u{a0};SELECT 1").unwrap(), vec!["SELECT 1"]);
+        assert!(split_statements("\u{b}--").unwrap().is_empty());
     }
 
     #[test]

@@ -144,6 +144,15 @@ pub trait Backend: Primitives {
         self.execute("ROLLBACK")
     }
 
+    /// Runs statements in order and stops at the first failure, returned with its index.
+    /// Backends that pay a round trip per statement may send them together.
+    fn execute_all(&mut self, statements: &[String]) -> Result<(), (usize, DbError)> {
+        for (index, statement) in statements.iter().enumerate() {
+            self.execute(statement).map_err(|error| (index, error))?;
+        }
+        Ok(())
+    }
+
     /// Without transactional DDL: records the unit in progress and, when known, the last of
     /// its statements that may have been applied (`None`: no unit in progress), so that an
     /// interrupted run is detected and resumed.

@@ -227,6 +227,35 @@ impl Backend for MysqlBackend {
         Ok(Some(Interrupted { unit, statement, holder: row.holder }))
     }
 
+    /// Sends a unit's statements as one multi-statement batch: diesel's MySQL client pays
+    /// three round trips per call, which made statement-by-statement execution markedly
+    /// slower than the server's own client. A session variable set before each statement
+    /// tells which one failed; the server stops a batch at its first error.
+    fn execute_all(&mut self, statements: &[String]) -> Result<(), (usize, DbError)> {
+        if statements.is_empty() {
+            return Ok(());
+        }
+        let mut batch = String::new();
+        for (index, statement) in statements.iter().enumerate() {
+            log::debug!(target: "strata::sql", "{statement}");
+            // The newline keeps the ';' out of a trailing `--` comment.
+            batch.push_str(&format!("SET @strata_statement = {index};\n{statement}\n;\n"));
+        }
+        let Err(error) = self.conn.batch_execute(&batch) else { return Ok(()) };
+        #[derive(diesel::QueryableByName)]
+        struct Position {
+            #[diesel(sql_type = Nullable<BigInt>)]
+            position: Option<i64>,
+        }
+        let index = diesel::sql_query("SELECT CAST(@strata_statement AS SIGNED) AS position")
+            .get_result::<Position>(&mut self.conn)
+            .ok()
+            .and_then(|row| row.position)
+            .and_then(|position| usize::try_from(position).ok())
+            .unwrap_or_default();
+        Err((index, DbError::statement("statement failed", error)))
+    }
+
     fn is_already_applied(&self, message: &str) -> bool {
         const ALREADY: [&str; 8] = [
             "already exists",
