@@ -37,7 +37,8 @@ struct HeldLock {
 
 /// The lock table. Creating it is the lock: DDL is atomic, and on Galera it is replicated in
 /// total order, so exactly one run on the whole cluster succeeds. Its single row says who
-/// holds it, beats while the holder lives, and records the unit and statement in progress.
+/// holds it, beats while the holder lives, and records the unit in progress (with how far it
+/// got, once a statement of it failed).
 const CREATE_LOCK_TABLE: &str = "CREATE TABLE strata_db_sync_lock (\
     id INTEGER NOT NULL, holder VARCHAR(255) NOT NULL, server VARCHAR(255) NOT NULL, \
     db_user VARCHAR(255) NOT NULL, connection_id BIGINT NOT NULL, beat BIGINT NOT NULL, \
