@@ -88,7 +88,10 @@ dbtest!(a_killed_db_sync_is_finished_by_the_next_one, |db| {
     let started = Instant::now();
     db.manage(&["db_sync"]).expect(0);
     let duration = started.elapsed();
-    let (mut failures, mut differing, mut check_errors) = (0, 0, 0);
+    let (mut failures, mut differing, mut check_errors, mut resumed) = (0, 0, 0, 0);
+    // Where the kills landed, by what --check said right after: 0 finished, 2 or 4 between
+    // revisions, 1 in the middle of a MySQL revision.
+    let mut landed: BTreeMap<i32, usize> = BTreeMap::new();
     for trial in 0..trials {
         db.reset();
         let delay = duration.mul_f64((trial as f64 + 0.5) / trials as f64);
@@ -98,6 +101,7 @@ dbtest!(a_killed_db_sync_is_finished_by_the_next_one, |db| {
         let killed = finish(child);
         // --check must explain the state without crashing: done, pending or interrupted.
         let check = db.manage(&["db_sync", "--check"]);
+        *landed.entry(check.status).or_insert(0) += 1;
         if ![0, 1, 2, 4].contains(&check.status) || check.stderr.contains("panicked") {
             check_errors += 1;
             eprintln!("trial {trial}: --check after a kill\n{check}");
@@ -112,6 +116,9 @@ dbtest!(a_killed_db_sync_is_finished_by_the_next_one, |db| {
             eprintln!("trial {trial}: killed after {delay:?}\n{killed}\nthe next db_sync failed\n{rerun}");
             continue;
         }
+        if rerun.stderr.contains("Resuming ") {
+            resumed += 1;
+        }
         if db.fingerprint() != fresh {
             differing += 1;
             eprintln!("trial {trial}: killed after {delay:?}: the schema differs from a fresh db_sync\n{rerun}");
@@ -119,7 +126,7 @@ dbtest!(a_killed_db_sync_is_finished_by_the_next_one, |db| {
         assert_eq!(db.alembic_rows().unwrap(), vec![EXPAND_HEAD.to_string(), CONTRACT_HEAD.to_string()]);
     }
     eprintln!(
-        "kills {}: {trials} trials over {duration:?}, {failures} failed reruns, {differing} schemas differing, {check_errors} bad --check answers",
+        "kills {}: {trials} trials over {duration:?}, {failures} failed reruns, {differing} schemas differing, {check_errors} bad --check answers; --check after the kill {landed:?}, {resumed} reruns resumed a half-applied revision",
         db.engine.name()
     );
     assert_eq!((failures, differing, check_errors), (0, 0, 0));
