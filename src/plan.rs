@@ -426,7 +426,9 @@ fn mark_resume(plan: &mut Plan<'_>, interrupted: &Interrupted) -> Result<(), Pla
 /// `db_sync --check`: compares the database with the code's heads (keystone's fixed
 /// behaviour, not the Zed bug that compared the database with itself).
 pub fn check(trees: &MigrationTrees, state: &DatabaseState) -> Result<CheckReport, PlanError> {
-    if let Some(interrupted) = &state.interrupted {
+    // A record for a unit the version tables already hold was left by a run killed just
+    // after finishing it: nothing is half-applied.
+    if let Some(interrupted) = state.interrupted.as_ref().filter(|i| !is_recorded(trees, state, &i.unit)) {
         return Err(PlanError::Interrupted {
             unit: interrupted.unit.clone(),
             statement: interrupted.statement,
@@ -449,6 +451,19 @@ pub fn check(trees: &MigrationTrees, state: &DatabaseState) -> Result<CheckRepor
         CheckOutcome::UpToDate
     };
     Ok(CheckReport { outcome, expand: heads.expand, contract: heads.contract, expand_head, contract_head })
+}
+
+/// Whether the version tables say `unit` was applied.
+fn is_recorded(trees: &MigrationTrees, state: &DatabaseState, unit: &UnitId) -> bool {
+    match unit {
+        UnitId::Revision(id) => {
+            state.alembic_rows().iter().any(|row| trees.graph.ancestors_inclusive(row).iter().any(|r| &r.id == id))
+        }
+        UnitId::Legacy { repository_id, version } => {
+            state.legacy_row(repository_id).and_then(|row| row.version).is_some_and(|at| at >= *version)
+                || !state.alembic_rows().is_empty()
+        }
+    }
 }
 
 /// `db_version`: the expand branch's revision, the legacy version, or nothing.

@@ -260,6 +260,7 @@ fn a_marker_for_a_recorded_unit_is_ignored_and_one_out_of_order_is_refused() {
     state.interrupted = interrupted(UnitId::Revision(EXPAND[3].into()), None);
     let plan = plan_sync(trees(), &state, Target::Full).unwrap();
     assert!(plan.revisions.iter().all(|step| step.resume_through.is_none()));
+    assert_eq!(check(trees(), &state).unwrap().outcome, CheckOutcome::ExpandPending, "nothing is half-applied");
     state.interrupted = interrupted(UnitId::Revision(EXPAND[5].into()), None);
     let error = plan_sync(trees(), &state, Target::Full).unwrap_err();
     assert!(matches!(error, PlanError::InterruptedOutOfOrder { .. }), "{error}");
