@@ -1,7 +1,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::support::{run, strata, Engine, TestDb};
+use crate::support::{copy_alembic_tree, edit, run, strata, Engine, TestDb};
 use crate::sync::{CONTRACT_HEAD, EXPAND_HEAD};
 
 /// The password used in URLs of these tests: it must never appear in any output.
@@ -95,32 +95,6 @@ fn missing_unreadable_or_malformed_config_files_are_named() {
     run(command).fails_with("cannot read");
     let created: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(created.len(), 1, "only the broken config file exists: {created:?}");
-}
-
-/// A copy of the embedded alembic tree in `dir`, to be broken by a test.
-fn copy_alembic_tree(dir: &Path) -> PathBuf {
-    let target = dir.join("alembic");
-    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("alembic_versions"), &target);
-    target
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let path = entry.path();
-        if path.is_dir() {
-            copy_dir(&path, &to.join(entry.file_name()));
-        } else {
-            fs::copy(&path, to.join(entry.file_name())).unwrap();
-        }
-    }
-}
-
-fn edit(path: &Path, from: &str, to: &str) {
-    let text = fs::read_to_string(path).unwrap();
-    assert!(text.contains(from), "{} lacks {from:?}", path.display());
-    fs::write(path, text.replace(from, to)).unwrap();
 }
 
 /// Damages a copy of the tree in place.

@@ -123,3 +123,28 @@ dbtest!(rows_survive_the_table_rebuilds, |db| {
     assert_eq!(db.conn().lines("SELECT external_id AS value FROM access_rule"), vec!["x1".to_string()]);
     assert_eq!(db.conn().lines("SELECT schema_version AS value FROM mapping"), Vec::<String>::new());
 });
+
+dbtest!(a_database_at_an_older_releases_heads_fast_forwards, |db| {
+    // The tree as keystone 2024.1 shipped it: expand head 47147121, contract head c88cdce8f248.
+    let scratch = tempfile::tempdir().unwrap();
+    let tree = crate::support::copy_alembic_tree(scratch.path());
+    std::fs::remove_dir_all(tree.join("2025.2")).unwrap();
+    std::fs::remove_dir_all(tree.join("2026.1")).unwrap();
+    crate::support::edit(&tree.join("EXPAND_HEAD"), EXPAND_HEAD, "47147121");
+    db.manage(&["--alembic-dir", tree.to_str().unwrap(), "db_sync"]).expect(0);
+    assert_eq!(db_version(db), "47147121");
+    let (status, out) = check(db);
+    assert_eq!(status, 2, "{out}");
+    assert!(
+        out.contains(&format!(
+            "Expand: 47147121 (head: {EXPAND_HEAD})\nContract: {CONTRACT_HEAD} (head: {CONTRACT_HEAD})"
+        )),
+        "{out}"
+    );
+    let run = db.manage(&["db_sync"]);
+    run.expect(0)
+        .stderr_has("Running upgrade 47147121 -> e8725d6fa226")
+        .stderr_has("Running upgrade e8725d6fa226 -> 742c857f1dfb");
+    assert_eq!(check(db).0, 0);
+    assert_eq!(db.fingerprint(), fresh_fingerprint(db.engine));
+});

@@ -13,7 +13,8 @@ pub mod db;
 
 pub use db::{Engine, TestDb};
 
-use std::path::Path;
+use std::fs;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// Runs `body` once per engine, each time with a fresh database.
@@ -143,4 +144,31 @@ pub fn run(mut command: Command) -> Run {
     );
     let output = command.output().expect("strata-manage runs");
     Run::from_output(shown, output)
+}
+
+/// A copy of the embedded alembic tree in `dir`, for a test to change.
+pub fn copy_alembic_tree(dir: &Path) -> PathBuf {
+    let target = dir.join("alembic");
+    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("alembic_versions"), &target);
+    target
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let path = entry.path();
+        if path.is_dir() {
+            copy_dir(&path, &to.join(entry.file_name()));
+        } else {
+            fs::copy(&path, to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+/// Replaces `from` (which must be there) by `to` in a file.
+pub fn edit(path: &Path, from: &str, to: &str) {
+    let text = fs::read_to_string(path).unwrap();
+    assert!(text.contains(from), "{} lacks {from:?}", path.display());
+    fs::write(path, text.replace(from, to)).unwrap();
 }
