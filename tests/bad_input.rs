@@ -1,5 +1,5 @@
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::support::{copy_alembic_tree, edit, run, strata, Engine, TestDb};
 use crate::sync::{CONTRACT_HEAD, EXPAND_HEAD};
