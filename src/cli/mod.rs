@@ -70,15 +70,12 @@ enum Command {
     DbVersion,
 }
 
-/// An error ready for the user: one line and an exit status.
-pub struct Failure {
-    message: String,
-    status: u8,
-}
+/// An error ready for the user: one line on stderr, exit status 1.
+pub struct Failure(String);
 
 impl<E: Into<strata::Error>> From<E> for Failure {
     fn from(error: E) -> Failure {
-        Failure { message: error.into().to_string(), status: 1 }
+        Failure(error.into().to_string())
     }
 }
 
@@ -88,9 +85,9 @@ pub fn main() -> ExitCode {
     logging::init(cli.debug, cli.verbose);
     match run(&cli) {
         Ok(status) => ExitCode::from(status),
-        Err(failure) => {
-            let _ = writeln!(std::io::stderr(), "{PROGRAM}: error: {}", failure.message);
-            ExitCode::from(failure.status)
+        Err(Failure(message)) => {
+            let _ = writeln!(std::io::stderr(), "{PROGRAM}: error: {message}");
+            ExitCode::FAILURE
         }
     }
 }
