@@ -190,6 +190,37 @@ pub trait Backend: Primitives {
     }
 }
 
+/// The outcome of one try at the `db_sync` lock.
+pub(crate) enum Attempt {
+    /// This run holds the lock now.
+    Acquired,
+    /// Someone else does, described for the operator.
+    Held(String),
+}
+
+/// Tries for the lock until it is acquired or `options.timeout` has passed, saying once who
+/// holds it. Every backend that polls shares this loop.
+pub(crate) fn wait_for_lock(
+    options: &LockOptions,
+    mut attempt: impl FnMut() -> Result<Attempt, DbError>,
+) -> Result<(), DbError> {
+    let started = std::time::Instant::now();
+    let mut announced = false;
+    loop {
+        let holder = match attempt()? {
+            Attempt::Acquired => return Ok(()),
+            Attempt::Held(holder) => holder,
+        };
+        if started.elapsed() >= options.timeout {
+            return Err(DbError::LockTimeout { holder, waited_secs: started.elapsed().as_secs() });
+        }
+        if !std::mem::replace(&mut announced, true) {
+            log::info!("Waiting for the db_sync lock, held by {holder}");
+        }
+        std::thread::sleep(crate::lock::POLL_INTERVAL);
+    }
+}
+
 /// Connects to the database a URL names. For [`Access::ReadOnly`] a SQLite file that does
 /// not exist yet is not created: `Ok(None)` means "an empty database".
 pub fn connect(url: &DatabaseUrl, access: Access) -> Result<Option<Box<dyn Backend>>, DbError> {

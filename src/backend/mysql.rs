@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::sql_types::{BigInt, Integer, Nullable, Text};
-use diesel::{Connection, MysqlConnection, OptionalExtension, QueryResult, RunQueryDsl};
+use diesel::{Connection, MysqlConnection, OptionalExtension, QueryResult, QueryableByName, RunQueryDsl};
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 
-use super::{diesel_primitives, Backend, DbError};
-use crate::lock::{Holder, LockOptions, POLL_INTERVAL};
+use super::{diesel_primitives, wait_for_lock, Attempt, Backend, DbError};
+use crate::lock::{Holder, LockOptions};
 use crate::state::{Interrupted, UnitId};
 use crate::url::{DatabaseUrl, Dialect, Target};
 
@@ -44,16 +44,13 @@ const CREATE_LOCK_TABLE: &str = "CREATE TABLE strata_db_sync_lock (\
     db_user VARCHAR(255) NOT NULL, connection_id BIGINT NOT NULL, beat BIGINT NOT NULL, \
     unit VARCHAR(255) NULL, statement_index INTEGER NULL, PRIMARY KEY (id)) ENGINE=InnoDB";
 
-#[derive(diesel::QueryableByName, Debug, Clone, PartialEq, Eq)]
+#[derive(QueryableByName, Debug, Clone, PartialEq, Eq)]
 struct LockRow {
     #[diesel(sql_type = Text)]
     holder: String,
-    #[diesel(sql_type = Text)]
-    server: String,
-    #[diesel(sql_type = Text)]
-    db_user: String,
-    #[diesel(sql_type = BigInt)]
-    connection_id: i64,
+    /// The holder's lock connection.
+    #[diesel(embed)]
+    owner: Identity,
     #[diesel(sql_type = BigInt)]
     beat: i64,
     #[diesel(sql_type = Nullable<Text>)]
@@ -66,7 +63,7 @@ const SELECT_LOCK_ROW: &str =
     "SELECT holder, server, db_user, connection_id, beat, unit, statement_index FROM strata_db_sync_lock WHERE id = 1";
 
 /// Who a connection is, as the lock row records it.
-#[derive(diesel::QueryableByName)]
+#[derive(QueryableByName, Debug, Clone, PartialEq, Eq)]
 struct Identity {
     #[diesel(sql_type = Text)]
     server: String,
@@ -128,34 +125,26 @@ impl Backend for MysqlBackend {
         let mut conn = MysqlConnection::establish(&self.client_url)
             .map_err(|error| DbError::statement("cannot open the lock connection", error))?;
         let me = identity(&mut conn).map_err(failure)?;
-        let started = Instant::now();
         let mut watch = LockWatch::default();
-        loop {
-            let acquired = match conn.batch_execute(CREATE_LOCK_TABLE) {
+        wait_for_lock(options, || {
+            let attempt = match conn.batch_execute(CREATE_LOCK_TABLE) {
                 Ok(()) => match insert_lock_row(&mut conn, &self.holder, &me, None) {
-                    Ok(_) => true,
-                    Err(error) if is_duplicate(&error) => false,
-                    Err(error) => return Err(failure(error)),
+                    Ok(_) => Ok(Attempt::Acquired),
+                    Err(error) if is_duplicate(&error) => Ok(Attempt::Held(CREATING.to_owned())),
+                    Err(error) => Err(error),
                 },
                 Err(error) if error.to_string().contains("already exists") => {
-                    match self.try_take_over(&mut conn, &me, &mut watch, options) {
-                        Ok(acquired) => acquired,
-                        Err(error) if is_missing_table(&error) => false,
-                        Err(error) => return Err(failure(error)),
-                    }
+                    self.try_take_over(&mut conn, &me, &mut watch, options)
                 }
-                Err(error) => return Err(failure(error)),
+                Err(error) => Err(error),
             };
-            if acquired {
-                self.lock = Some(start_heartbeat(conn, options));
-                return Ok(());
+            match attempt {
+                Err(error) if is_missing_table(&error) => Ok(Attempt::Held(CREATING.to_owned())),
+                other => other.map_err(failure),
             }
-            if started.elapsed() >= options.timeout {
-                let holder = watch.last.map_or_else(|| "a run that is creating the lock".to_owned(), |row| row.holder);
-                return Err(DbError::LockTimeout { holder, waited_secs: started.elapsed().as_secs() });
-            }
-            std::thread::sleep(POLL_INTERVAL);
-        }
+        })?;
+        self.lock = Some(start_heartbeat(conn, options));
+        Ok(())
     }
 
     fn unlock(&mut self) -> Result<(), DbError> {
@@ -177,7 +166,7 @@ impl Backend for MysqlBackend {
         .map_err(failure)?;
         if removed == 0 {
             if let Ok(Some(row)) = read_lock_row(&mut conn) {
-                if row.connection_id == identity(&mut conn).map_err(failure)?.connection_id {
+                if row.owner.connection_id == identity(&mut conn).map_err(failure)?.connection_id {
                     let unit = row.unit.unwrap_or_default();
                     log::warn!("{unit} is not finished: its progress stays recorded in strata_db_sync_lock, and the next db_sync resumes it");
                     return Ok(());
@@ -283,6 +272,9 @@ impl Drop for MysqlBackend {
     }
 }
 
+/// How a waiter describes a lock table whose row is not (or no longer) there.
+const CREATING: &str = "a run that is taking or releasing the lock";
+
 /// What a waiter has seen of the lock so far, to tell a dead holder from a busy one by its
 /// own clock (the servers' clocks play no part).
 #[derive(Default)]
@@ -290,29 +282,27 @@ struct LockWatch {
     last: Option<LockRow>,
     unchanged_since: Option<Instant>,
     empty_since: Option<Instant>,
-    announced: bool,
 }
 
 impl MysqlBackend {
-    /// The lock table exists: wait, or take over from a dead holder. Returns whether this
-    /// run now holds the lock.
+    /// The lock table exists: wait, or take over from a dead holder.
     fn try_take_over(
         &self,
         conn: &mut MysqlConnection,
         me: &Identity,
         watch: &mut LockWatch,
         options: &LockOptions,
-    ) -> QueryResult<bool> {
+    ) -> QueryResult<Attempt> {
         let Some(row) = read_lock_row(conn)? else {
             // Created, row not yet inserted: its creator is between two statements, or died there.
             let since = *watch.empty_since.get_or_insert_with(Instant::now);
             if since.elapsed() < options.stale_after {
-                return Ok(false);
+                return Ok(Attempt::Held(CREATING.to_owned()));
             }
             log::warn!("Taking over an empty db_sync lock table left by a run that died while taking the lock");
             return match insert_lock_row(conn, &self.holder, me, None) {
-                Ok(_) => Ok(true),
-                Err(error) if is_duplicate(&error) => Ok(false),
+                Ok(_) => Ok(Attempt::Acquired),
+                Err(error) if is_duplicate(&error) => Ok(Attempt::Held(CREATING.to_owned())),
                 Err(error) => Err(error),
             };
         };
@@ -321,16 +311,15 @@ impl MysqlBackend {
             watch.unchanged_since = Some(Instant::now());
         }
         watch.last = Some(row.clone());
-        let visible_here = row.server == me.server && row.db_user == me.db_user;
-        let dead_here = visible_here && !connection_alive(conn, row.connection_id)?;
+        let visible_here = row.owner.server == me.server && row.owner.db_user == me.db_user;
+        let dead_here = visible_here && !connection_alive(conn, row.owner.connection_id)?;
         let silent = watch.unchanged_since.is_some_and(|since| since.elapsed() >= options.stale_after);
+        let held = || {
+            let doing = row.unit.as_deref().map(|unit| format!(" (now applying {unit})")).unwrap_or_default();
+            Attempt::Held(format!("{}{doing}", row.holder))
+        };
         if !dead_here && !silent {
-            if !watch.announced {
-                let doing = row.unit.as_deref().map(|unit| format!(" (now applying {unit})")).unwrap_or_default();
-                log::info!("Waiting for the db_sync lock, held by {}{doing}", row.holder);
-                watch.announced = true;
-            }
-            return Ok(false);
+            return Ok(held());
         }
         // Compare-and-swap of the row in one transaction: of several waiters, one wins.
         conn.batch_execute("BEGIN")?;
@@ -338,23 +327,23 @@ impl MysqlBackend {
             "DELETE FROM strata_db_sync_lock WHERE id = 1 AND holder = ? AND connection_id = ? AND beat = ?",
         )
         .bind::<Text, _>(&row.holder)
-        .bind::<BigInt, _>(row.connection_id)
+        .bind::<BigInt, _>(row.owner.connection_id)
         .bind::<BigInt, _>(row.beat)
         .execute(conn)?;
         if removed != 1 {
             conn.batch_execute("ROLLBACK")?;
-            return Ok(false);
+            return Ok(held());
         }
         match insert_lock_row(conn, &self.holder, me, Some(&row)) {
             Ok(_) => conn.batch_execute("COMMIT")?,
             Err(error) => {
                 conn.batch_execute("ROLLBACK")?;
-                return if is_duplicate(&error) { Ok(false) } else { Err(error) };
+                return if is_duplicate(&error) { Ok(held()) } else { Err(error) };
             }
         }
         let reason = if dead_here { "its connection is gone" } else { "its heartbeat stopped" };
         log::warn!("Took over the db_sync lock from {} ({reason})", row.holder);
-        Ok(true)
+        Ok(Attempt::Acquired)
     }
 }
 

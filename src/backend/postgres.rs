@@ -1,13 +1,11 @@
 //! PostgreSQL. DDL is transactional, so a revision and its version row commit together.
 
-use std::time::Instant;
-
 use diesel::connection::SimpleConnection;
 use diesel::sql_types::Text;
 use diesel::{Connection, PgConnection, RunQueryDsl};
 
-use super::{diesel_primitives, Backend, DbError};
-use crate::lock::{Holder, LockOptions, POLL_INTERVAL};
+use super::{diesel_primitives, wait_for_lock, Attempt, Backend, DbError};
+use crate::lock::{Holder, LockOptions};
 use crate::url::{DatabaseUrl, Dialect, Target};
 
 /// libpq connection parameters that may be given as URL query parameters; others are
@@ -51,26 +49,17 @@ impl Backend for PostgresBackend {
             .bind::<Text, _>(Holder::this_process().to_string().chars().take(63).collect::<String>())
             .execute(&mut lock_conn)
             .map_err(failure)?;
-        let started = Instant::now();
-        let mut announced = false;
-        loop {
+        wait_for_lock(options, || {
             let taken =
                 single_text(&mut lock_conn, &format!("SELECT CAST(pg_try_advisory_lock({LOCK_KEY}) AS text) AS value"))
                     .map_err(failure)?;
             if taken == "true" {
-                self.lock_conn = Some(lock_conn);
-                return Ok(());
+                return Ok(Attempt::Acquired);
             }
-            let holder = lock_holder(&mut lock_conn).unwrap_or_else(|_| "another session".to_owned());
-            if started.elapsed() >= options.timeout {
-                return Err(DbError::LockTimeout { holder, waited_secs: started.elapsed().as_secs() });
-            }
-            if !announced {
-                log::info!("Waiting for the db_sync lock, held by {holder}");
-                announced = true;
-            }
-            std::thread::sleep(POLL_INTERVAL);
-        }
+            Ok(Attempt::Held(lock_holder(&mut lock_conn).unwrap_or_else(|_| "another session".to_owned())))
+        })?;
+        self.lock_conn = Some(lock_conn);
+        Ok(())
     }
 
     fn unlock(&mut self) -> Result<(), DbError> {
