@@ -6,6 +6,8 @@ use thiserror::Error;
 
 pub use crate::backend::DbError;
 pub use crate::config::ConfigError;
+pub use crate::executor::{SyncFailure, SyncReport};
+pub use crate::graph::GraphError;
 pub use crate::plan::PlanError;
 pub use crate::tree::TreeError;
 pub use crate::url::UrlError;
@@ -29,9 +31,20 @@ pub enum Error {
     /// The database server reported an error, or could not be reached.
     #[error(transparent)]
     Database(#[from] DbError),
+    /// A `db_sync` run stopped part way; what it applied before is kept in the report.
+    #[error("{}{}", .0.error, applied_before(&.0.report))]
+    Sync(Box<SyncFailure>),
     /// `db_sync` was given a version argument, which alembic-era keystone refuses too.
     #[error("Specifying a version is no longer supported")]
     VersionArgument,
+}
+
+fn applied_before(report: &SyncReport) -> String {
+    if report.is_empty() {
+        String::new()
+    } else {
+        format!(" (applied before the failure: {report})")
+    }
 }
 
 /// Shorthand for results in this crate.

@@ -1,14 +1,15 @@
-//! Runs a [`Plan`] against a [`Backend`]: one unit of work per legacy version, stamp and
-//! revision, each with its version-row update. Where DDL is transactional (PostgreSQL,
-//! SQLite) a unit is one transaction, so a crash leaves either all of it or none of it. On
-//! MySQL each statement commits by itself and the version row follows the last one.
+//! Runs a [`Plan`] on a [`Backend`]: a loop over the plan's units, each applied by the
+//! backend with its version-row change. How a unit is made safe (one transaction, or
+//! progress records on MySQL) is the backend's business; the executor only checks that it
+//! still holds the lock before each unit, logs progress, and keeps the report of what was
+//! applied, which survives a failure.
 
+use std::fmt;
 use std::time::Instant;
 
-use crate::backend::{Backend, DbError, CREATE_ALEMBIC_VERSION};
-use crate::plan::{LegacyStep, Plan, RevisionStep, RowChange};
+use crate::backend::{Backend, DbError, LockGuard, Unit, VersionChange};
+use crate::plan::{Plan, RowChange};
 use crate::state::UnitId;
-use crate::tree::MigrationSql;
 
 /// What a `db_sync` run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -21,213 +22,129 @@ pub struct SyncReport {
     pub revisions: Vec<String>,
 }
 
-/// Executes a plan. Progress is logged at info level: each unit as it starts and how long
-/// it took when it ends, so an operator watching a long `ALTER TABLE` knows where the run is.
-pub fn execute(backend: &mut dyn Backend, plan: &Plan<'_>) -> Result<SyncReport, DbError> {
+impl SyncReport {
+    /// Whether nothing was applied.
+    pub fn is_empty(&self) -> bool {
+        self.legacy.is_empty() && self.stamped.is_none() && self.revisions.is_empty()
+    }
+
+    fn record(&mut self, unit: &UnitId, stamp: bool) {
+        match unit {
+            UnitId::Legacy { repository_id, version } => self.legacy.push((repository_id.clone(), *version)),
+            UnitId::Revision(id) if stamp => self.stamped = Some(id.clone()),
+            UnitId::Revision(id) => self.revisions.push(id.clone()),
+        }
+    }
+}
+
+impl fmt::Display for SyncReport {
+    /// `legacy keystone_expand 73, …, stamp 27e647c0fad4, revision 29e87d24a316, …`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts: Vec<String> = self.legacy.iter().map(|(id, version)| format!("legacy {id} {version}")).collect();
+        parts.extend(self.stamped.iter().map(|id| format!("stamp {id}")));
+        parts.extend(self.revisions.iter().map(|id| format!("revision {id}")));
+        if parts.is_empty() {
+            f.write_str("nothing")
+        } else {
+            f.write_str(&parts.join(", "))
+        }
+    }
+}
+
+/// A run that stopped: the error, and what had been applied before it.
+#[derive(Debug)]
+pub struct SyncFailure {
+    /// What was applied (and is recorded in the version tables) before the failure.
+    pub report: SyncReport,
+    /// Why the run stopped.
+    pub error: DbError,
+}
+
+/// Executes a plan while `lock` is held. Progress is logged at info level: each unit as it
+/// starts and how long it took when it ends, so an operator watching a long `ALTER TABLE`
+/// knows where the run is.
+pub fn execute(
+    backend: &mut dyn Backend,
+    lock: &mut LockGuard,
+    plan: &Plan<'_>,
+) -> Result<SyncReport, Box<SyncFailure>> {
     let mut report = SyncReport::default();
+    let dialect = backend.dialect();
     let mut create_version_table = plan.create_version_table;
     if !plan.legacy.is_empty() || plan.stamp.is_some() {
         log::info!(
             "The database is still under legacy (sqlalchemy-migrate) control; applying any remaining legacy migrations and stamping the base revision"
         );
     }
+    // Each unit with how the log announces its start and its end, and whether it is the stamp.
+    let mut units: Vec<(Unit<'_>, String, String, bool)> = Vec::new();
     for step in &plan.legacy {
-        run_legacy_step(backend, step)?;
-        report.legacy.push((step.repository.repository_id.clone(), step.version.number));
+        let repository_id = step.repository.repository_id.clone();
+        let version = step.version.number;
+        units.push((
+            Unit {
+                id: UnitId::Legacy { repository_id: repository_id.clone(), version },
+                title: format!("legacy migration {repository_id} {version} ({})", step.version.name),
+                create_version_table: false,
+                statements: step.version.sql.statements(dialect),
+                version: VersionChange::Legacy { repository_id: repository_id.clone(), from: step.from, to: version },
+            },
+            format!("legacy upgrade {repository_id} {} -> {version} ({})", step.from, step.version.name),
+            format!("legacy upgrade {repository_id} {version}"),
+            false,
+        ));
     }
     if let Some(base) = plan.stamp {
-        log::info!("Running stamp_revision  -> {}", base.id);
-        unit(backend, &format!("stamping {}", base.id), |backend| {
-            if std::mem::take(&mut create_version_table) {
-                backend.execute(CREATE_ALEMBIC_VERSION)?;
-            }
-            backend.insert_alembic_row(&base.id)
-        })?;
-        report.stamped = Some(base.id.clone());
+        units.push((
+            Unit {
+                id: UnitId::Revision(base.id.clone()),
+                title: format!("stamping {}", base.id),
+                create_version_table: std::mem::take(&mut create_version_table),
+                statements: &[],
+                version: VersionChange::Insert(base.id.clone()),
+            },
+            format!("stamp_revision  -> {}", base.id),
+            String::new(),
+            true,
+        ));
     }
     for step in &plan.revisions {
-        let create_table = std::mem::take(&mut create_version_table);
-        run_revision(backend, step, create_table)?;
-        report.revisions.push(step.revision.id.clone());
+        let revision = step.revision;
+        let version = match &step.row {
+            RowChange::Insert => VersionChange::Insert(revision.id.clone()),
+            RowChange::Update { from, delete } => {
+                VersionChange::Update { from: from.clone(), to: revision.id.clone(), delete: delete.clone() }
+            }
+        };
+        units.push((
+            Unit {
+                id: UnitId::Revision(revision.id.clone()),
+                title: format!("revision {} ({})", revision.id, revision.path),
+                create_version_table: std::mem::take(&mut create_version_table),
+                statements: revision.sql.statements(dialect),
+                version,
+            },
+            format!("upgrade {} -> {}, {}", revision.down_revisions.join(", "), revision.id, revision.message),
+            format!("upgrade to {}", revision.id),
+            false,
+        ));
     }
-    if !backend.transactional_ddl() {
-        backend.record_progress(None)?;
+    for (unit, running, finished, stamp) in &units {
+        let outcome = lock.verify().and_then(|()| {
+            log::info!("Running {running}");
+            let started = Instant::now();
+            backend.apply(unit)?;
+            if !stamp {
+                log::info!("Finished {finished} in {}", elapsed(started));
+            }
+            Ok(())
+        });
+        if let Err(error) = outcome {
+            return Err(Box::new(SyncFailure { report, error }));
+        }
+        report.record(&unit.id, *stamp);
     }
     Ok(report)
-}
-
-fn run_legacy_step(backend: &mut dyn Backend, step: &LegacyStep<'_>) -> Result<(), DbError> {
-    let repository = &step.repository.repository_id;
-    let version = step.version.number;
-    log::info!("Running legacy upgrade {repository} {} -> {version} ({})", step.from, step.version.name);
-    let started = Instant::now();
-    let what = format!("legacy migration {repository} {version} ({})", step.version.name);
-    let id = UnitId::Legacy { repository_id: repository.clone(), version };
-    unit(backend, &what, |backend| {
-        run_statements(backend, &what, &id, &step.version.sql, step.resume_through)?;
-        let matched = backend.update_legacy_row(repository, step.from, version)?;
-        expect_one_row(matched, || format!("migrate_version no longer has {repository} at version {}", step.from))
-    })?;
-    log::info!("Finished legacy upgrade {repository} {version} in {}", elapsed(started));
-    Ok(())
-}
-
-fn run_revision(backend: &mut dyn Backend, step: &RevisionStep<'_>, create_table: bool) -> Result<(), DbError> {
-    let revision = step.revision;
-    log::info!("Running upgrade {} -> {}, {}", revision.down_revisions.join(", "), revision.id, revision.message);
-    let started = Instant::now();
-    let what = format!("revision {} ({})", revision.id, revision.path);
-    let id = UnitId::Revision(revision.id.clone());
-    unit(backend, &what, |backend| {
-        if create_table {
-            backend.execute(CREATE_ALEMBIC_VERSION)?;
-        }
-        run_statements(backend, &what, &id, &revision.sql, step.resume_through)?;
-        match &step.row {
-            RowChange::Insert => backend.insert_alembic_row(&revision.id)?,
-            RowChange::Update { from, delete } => {
-                let matched = backend.update_alembic_row(from, &revision.id)?;
-                expect_one_row(matched, || format!("alembic_version no longer holds '{from}'"))?;
-                for row in delete {
-                    backend.delete_alembic_row(row)?;
-                }
-            }
-        }
-        Ok(())
-    })?;
-    log::info!("Finished upgrade to {} in {}", revision.id, elapsed(started));
-    Ok(())
-}
-
-/// Runs `body` as one transaction where the backend allows it; rolls back on failure.
-fn unit(
-    backend: &mut dyn Backend,
-    what: &str,
-    body: impl FnOnce(&mut dyn Backend) -> Result<(), DbError>,
-) -> Result<(), DbError> {
-    if !backend.transactional_ddl() {
-        return body(backend);
-    }
-    backend.begin()?;
-    match body(backend) {
-        Ok(()) => backend.commit(),
-        Err(error) => {
-            if let Err(rollback) = backend.rollback() {
-                log::warn!("rolling back {what} failed too: {rollback}");
-            }
-            Err(error)
-        }
-    }
-}
-
-/// Runs a unit's statements. Without transactional DDL, each statement is first recorded
-/// as in progress. When resuming an interrupted unit, a statement up to `resume_through`
-/// that fails because its effect is already there ("already exists") was applied by the
-/// interrupted run and is skipped; any other failure stops the run.
-fn run_statements(
-    backend: &mut dyn Backend,
-    what: &str,
-    id: &UnitId,
-    sql: &MigrationSql,
-    resume_through: Option<usize>,
-) -> Result<(), DbError> {
-    let transactional = backend.transactional_ddl();
-    let statements = sql.statements(backend.dialect());
-    match resume_through {
-        Some(usize::MAX) => {
-            log::warn!("Resuming {what}, interrupted by a killed run: statements it had applied are skipped")
-        }
-        Some(last) => {
-            log::warn!("Resuming {what}: statements 1 to {} of {} may be applied already", last + 1, statements.len())
-        }
-        None => {}
-    }
-    if !transactional {
-        // One record per unit, before its first statement: enough to know what to resume
-        // after a kill (a version row written later says the unit was finished).
-        backend.record_progress(Some((id, None)))?;
-    }
-    // Statements run all at once; when resuming, one by one, so that each that turns out
-    // to be applied already can be skipped.
-    let mut next = 0;
-    while next < statements.len() {
-        let outcome = match resume_through {
-            None => backend.execute_all(&statements[next..]).map_err(|(offset, error)| (next + offset, error)),
-            Some(_) => backend.execute(&statements[next]).map_err(|error| (next, error)),
-        };
-        let (index, error) = match outcome {
-            Ok(()) if resume_through.is_none() => break,
-            Ok(()) => {
-                next += 1;
-                continue;
-            }
-            Err(failure) => failure,
-        };
-        next = index + 1;
-        let statement = &statements[index];
-        let message = match error {
-            DbError::Statement { message, .. } => message,
-            other => other.to_string(),
-        };
-        if resume_through.is_some_and(|last| index <= last) && backend.is_already_applied(&message) {
-            log::warn!("Statement {} of {what} was already applied by the interrupted run ({message})", index + 1);
-            continue;
-        }
-        if !transactional {
-            // A statement that failed did not apply (MySQL DDL statements are atomic): what
-            // may be applied is the statements before it, plus whatever an interrupted run
-            // that this one resumed had applied.
-            let progress = match (resume_through, index.checked_sub(1)) {
-                (Some(usize::MAX), _) => Some((id, None)),
-                (Some(earlier), Some(before)) => Some((id, Some(earlier.max(before)))),
-                (Some(earlier), None) => Some((id, Some(earlier))),
-                (None, Some(before)) => Some((id, Some(before))),
-                (None, None) => None,
-            };
-            if let Err(error) = backend.record_progress(progress) {
-                log::warn!("could not record how far {what} got: {error}");
-            }
-        }
-        let outcome = if transactional {
-            "nothing of it was applied (rolled back)".to_owned()
-        } else if index == 0 {
-            "no statement of it had been applied".to_owned()
-        } else {
-            format!(
-                "statements 1 to {index} of it are committed (MySQL commits each DDL statement); strata-manage db_sync resumes it once the cause is fixed"
-            )
-        };
-        return Err(DbError::Statement {
-            context: format!(
-                "{what} failed at statement {} of {} ({}); {outcome}",
-                index + 1,
-                statements.len(),
-                abbreviate(statement)
-            ),
-            message,
-        });
-    }
-    Ok(())
-}
-
-fn expect_one_row(matched: usize, describe: impl FnOnce() -> String) -> Result<(), DbError> {
-    if matched == 1 {
-        return Ok(());
-    }
-    Err(DbError::Concurrent(format!(
-        "{}: another db_sync probably changed the database at the same time; run strata-manage db_sync --check to see where it stands",
-        describe()
-    )))
-}
-
-/// The first line of a statement, cut short, for error messages.
-fn abbreviate(statement: &str) -> String {
-    let first_line = statement.lines().next().unwrap_or_default().trim();
-    let mut shown: String = first_line.chars().take(60).collect();
-    if shown.len() < first_line.len() || statement.lines().nth(1).is_some() {
-        shown.push_str(" …");
-    }
-    shown
 }
 
 fn elapsed(started: Instant) -> String {
@@ -238,3 +155,6 @@ fn elapsed(started: Instant) -> String {
         format!("{} ms", duration.as_millis())
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -9,7 +9,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
-use crate::tree::{MigrationSql, TreeError};
+use thiserror::Error;
+
+use crate::sql::MigrationSql;
 
 /// The two branches of an expand/contract migration tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -90,13 +92,19 @@ pub struct RevisionGraph {
     heads: BTreeMap<Branch, usize>,
 }
 
-fn graph_error(message: String) -> TreeError {
-    TreeError::Graph(message)
+/// An inconsistent revision graph (duplicate id, missing parent, cycle, ...), described for
+/// the author of the tree.
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+#[error("invalid revision graph: {0}")]
+pub struct GraphError(pub String);
+
+fn graph_error(message: String) -> GraphError {
+    GraphError(message)
 }
 
 impl RevisionGraph {
     /// Validates revisions and builds the graph.
-    pub fn new(revisions: Vec<Revision>) -> Result<RevisionGraph, TreeError> {
+    pub fn new(revisions: Vec<Revision>) -> Result<RevisionGraph, GraphError> {
         let mut index = HashMap::new();
         for (position, revision) in revisions.iter().enumerate() {
             if revision.id.is_empty()
@@ -222,7 +230,7 @@ impl RevisionGraph {
 }
 
 /// Kahn's algorithm; a revision left over is on a cycle.
-fn topological_order(revisions: &[Revision], parents: &[Vec<usize>]) -> Result<Vec<usize>, TreeError> {
+fn topological_order(revisions: &[Revision], parents: &[Vec<usize>]) -> Result<Vec<usize>, GraphError> {
     let mut children: Vec<Vec<usize>> = vec![Vec::new(); revisions.len()];
     let mut waiting: Vec<usize> = parents.iter().map(Vec::len).collect();
     for (child, own) in parents.iter().enumerate() {
@@ -262,7 +270,7 @@ fn assign_branches(
     revisions: &[Revision],
     index: &HashMap<String, usize>,
     order: &[usize],
-) -> Result<Vec<Option<Branch>>, TreeError> {
+) -> Result<Vec<Option<Branch>>, GraphError> {
     let mut branches: Vec<Option<Branch>> = vec![None; revisions.len()];
     for &position in order {
         let revision = &revisions[position];

@@ -27,6 +27,7 @@
 
 pub mod backend;
 pub mod config;
+pub mod dialect;
 pub mod error;
 pub mod executor;
 pub mod graph;
@@ -38,4 +39,5 @@ pub mod state;
 pub mod tree;
 pub mod url;
 
+pub use dialect::Dialect;
 pub use error::{Error, Result};

@@ -1,8 +1,8 @@
 //! One strata command against one database: connect, read the state, plan, and (for
 //! `db_sync`) execute. This is the library's entry point; the CLI only calls it.
 
-use crate::backend::{self, Access, Backend};
-use crate::error::Result;
+use crate::backend::{self, Access};
+use crate::error::{Error, Result};
 use crate::executor::{self, SyncReport};
 use crate::lock::LockOptions;
 use crate::plan::{self, CheckReport, DbVersion, Target};
@@ -12,27 +12,34 @@ use crate::url::DatabaseUrl;
 
 /// Brings the database to the heads `target` asks for, holding the `db_sync` lock: the
 /// state is read and the plan made only once the lock is held, so a run that waited finds
-/// what the previous one left.
+/// what the previous one left. A failure carries the report of what was applied before it.
 pub fn sync(url: &DatabaseUrl, trees: &MigrationTrees, target: Target, lock: &LockOptions) -> Result<SyncReport> {
     let mut backend = backend::connect(url, Access::ReadWrite)?.expect("read-write connections always open");
-    backend.lock(lock)?;
-    let outcome = plan_and_execute(backend.as_mut(), trees, target);
-    // Released on every path; an error releasing it matters less than the run's own.
-    let unlocked = backend.unlock();
-    let report = outcome?;
-    unlocked?;
-    Ok(report)
-}
-
-fn plan_and_execute(backend: &mut dyn Backend, trees: &MigrationTrees, target: Target) -> Result<SyncReport> {
+    let mut guard = backend.lock(lock)?;
+    // On an error before anything runs, dropping the guard releases the lock.
     let state = backend.read_state()?;
     log::debug!("database state: {state:?}");
     let plan = plan::plan_sync(trees, &state, target)?;
     if plan.is_empty() {
         log::info!("The database is up to date: nothing to do");
+        guard.release()?;
         return Ok(SyncReport::default());
     }
-    Ok(executor::execute(backend, &plan)?)
+    let outcome = executor::execute(backend.as_mut(), &mut guard, &plan);
+    let released = guard.release();
+    match outcome {
+        Ok(report) => {
+            released?;
+            Ok(report)
+        }
+        Err(failure) => {
+            // The run's own error matters more than one releasing the lock.
+            if let Err(error) = released {
+                log::warn!("could not release the db_sync lock: {error}");
+            }
+            Err(Error::Sync(failure))
+        }
+    }
 }
 
 /// `db_sync --check`: compares the database with the code's heads. Read-only.

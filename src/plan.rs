@@ -104,25 +104,25 @@ pub enum PlanError {
         expected: String,
     },
     /// A unit was started on MySQL and never recorded as finished (`--check` reports it).
-    #[error("a db_sync by {holder} started {unit}{} and has not finished it: it is still running, or it was interrupted; run strata-manage db_sync, which waits for a running one and otherwise resumes {unit}", progress(.statement))]
+    #[error("a db_sync by {holder} started {unit}{} and has not finished it: it is still running, or it was interrupted; run strata-manage db_sync, which waits for a running one and otherwise resumes {unit}", progress(*.applied))]
     Interrupted {
         /// The unit.
         unit: UnitId,
-        /// How far it may have got (0-based statement index), when known.
-        statement: Option<usize>,
+        /// How many of its statements are recorded as applied.
+        applied: usize,
         /// Who ran it.
         holder: String,
     },
     /// The unit recorded as interrupted is not the next one to run: the version rows were
     /// changed since.
-    #[error("{unit} was interrupted{}, but the version tables say {next} comes first: the database was changed by hand since; check the schema against {unit}, then clear the strata_db_sync_lock table", progress(.statement))]
+    #[error("{unit} was interrupted{}, but the version tables say {next} comes first: the database was changed by hand since; check the schema against {unit}, then delete its row from strata_db_sync_progress", progress(*.applied))]
     InterruptedOutOfOrder {
         /// The interrupted unit.
         unit: UnitId,
-        /// How far it may have got (0-based statement index), when known.
-        statement: Option<usize>,
+        /// How many of its statements are recorded as applied.
+        applied: usize,
         /// What the plan would run first.
-        next: UnitId,
+        next: String,
     },
     /// Tables but no version table at all.
     #[error("the database holds {count} table(s) (such as '{example}') but is under no version control (no alembic_version or migrate_version rows): strata will not guess its schema; use an empty database, or restore the version tables from a backup")]
@@ -134,11 +134,11 @@ pub enum PlanError {
     },
 }
 
-/// " (statements 1 to N applied)" for a known position, nothing otherwise.
-fn progress(statement: &Option<usize>) -> String {
-    match statement {
-        Some(last) => format!(" (statements 1 to {} applied)", last + 1),
-        None => String::new(),
+/// " (statements 1 to N applied)", nothing when none is.
+fn progress(applied: usize) -> String {
+    match applied {
+        0 => String::new(),
+        applied => format!(" (statements 1 to {applied} applied)"),
     }
 }
 
@@ -151,8 +151,6 @@ pub struct LegacyStep<'t> {
     pub version: &'t LegacyVersion,
     /// The version the row is at before this step.
     pub from: i64,
-    /// Resuming an interrupted run: statements up to this index may already be applied.
-    pub resume_through: Option<usize>,
 }
 
 /// How `alembic_version` changes after a revision.
@@ -176,8 +174,6 @@ pub struct RevisionStep<'t> {
     pub revision: &'t Revision,
     /// Its version-row bookkeeping.
     pub row: RowChange,
-    /// Resuming an interrupted run: statements up to this index may already be applied.
-    pub resume_through: Option<usize>,
 }
 
 /// Everything a `db_sync` run will do, in order.
@@ -335,7 +331,7 @@ fn unversioned<'t>(trees: &'t MigrationTrees, state: &DatabaseState) -> Result<U
             });
         }
         for step in repository.versions.iter().filter(|step| step.number > version) {
-            steps.push(LegacyStep { repository, version: step, from: step.number - 1, resume_through: None });
+            steps.push(LegacyStep { repository, version: step, from: step.number - 1 });
         }
     }
     Ok(Unversioned::Legacy(steps))
@@ -378,60 +374,50 @@ pub fn plan_sync<'t>(trees: &'t MigrationTrees, state: &DatabaseState, target: T
             };
             rows.retain(|row| !revision.down_revisions.contains(row));
             rows.push(revision.id.clone());
-            plan.revisions.push(RevisionStep { revision, row, resume_through: None });
+            plan.revisions.push(RevisionStep { revision, row });
         }
     }
     plan.create_version_table =
         state.alembic_versions.is_none() && (plan.stamp.is_some() || !plan.revisions.is_empty());
     if let Some(interrupted) = &state.interrupted {
-        mark_resume(&mut plan, interrupted)?;
+        check_resumable(&plan, interrupted)?;
     }
     Ok(plan)
 }
 
-/// Lets the first unit of the plan resume where an interrupted run stopped. A marker for a
-/// unit the version tables already record is left over from a run killed between writing
-/// the version row and clearing the marker: nothing to resume.
-fn mark_resume(plan: &mut Plan<'_>, interrupted: &Interrupted) -> Result<(), PlanError> {
-    let mut units: Vec<(UnitId, &mut Option<usize>)> = plan
-        .legacy
-        .iter_mut()
-        .map(|step| {
-            let unit =
-                UnitId::Legacy { repository_id: step.repository.repository_id.clone(), version: step.version.number };
-            (unit, &mut step.resume_through)
-        })
-        .chain(
-            plan.revisions
-                .iter_mut()
-                .map(|step| (UnitId::Revision(step.revision.id.clone()), &mut step.resume_through)),
-        )
-        .collect();
-    let Some(position) = units.iter().position(|(unit, _)| *unit == interrupted.unit) else {
-        log::debug!("{} is recorded as interrupted but already done: nothing to resume", interrupted.unit);
-        return Ok(());
-    };
-    if position != 0 {
-        return Err(PlanError::InterruptedOutOfOrder {
-            unit: interrupted.unit.clone(),
-            statement: interrupted.statement,
-            next: units[0].0.clone(),
+impl Plan<'_> {
+    /// The units of the plan in the order they run.
+    pub fn unit_ids(&self) -> Vec<UnitId> {
+        let legacy = self.legacy.iter().map(|step| UnitId::Legacy {
+            repository_id: step.repository.repository_id.clone(),
+            version: step.version.number,
         });
+        let stamp = self.stamp.map(|base| UnitId::Revision(base.id.clone()));
+        let revisions = self.revisions.iter().map(|step| UnitId::Revision(step.revision.id.clone()));
+        legacy.chain(stamp).chain(revisions).collect()
     }
-    // Position unknown (killed mid-unit): any statement may already have been applied.
-    *units[0].1 = Some(interrupted.statement.unwrap_or(usize::MAX));
-    Ok(())
+}
+
+/// An interrupted unit is resumed by the backend when it runs again, so it must be the
+/// first unit of the plan; anything else means the version tables changed since.
+fn check_resumable(plan: &Plan<'_>, interrupted: &Interrupted) -> Result<(), PlanError> {
+    match plan.unit_ids().into_iter().next() {
+        Some(first) if first == interrupted.unit => Ok(()),
+        first => Err(PlanError::InterruptedOutOfOrder {
+            unit: interrupted.unit.clone(),
+            applied: interrupted.applied,
+            next: first.map_or_else(|| "nothing (the database is at the heads)".to_owned(), |unit| unit.to_string()),
+        }),
+    }
 }
 
 /// `db_sync --check`: compares the database with the code's heads (keystone's fixed
 /// behaviour, not the Zed bug that compared the database with itself).
 pub fn check(trees: &MigrationTrees, state: &DatabaseState) -> Result<CheckReport, PlanError> {
-    // A record for a unit the version tables already hold was left by a run killed just
-    // after finishing it: nothing is half-applied.
-    if let Some(interrupted) = state.interrupted.as_ref().filter(|i| !is_recorded(trees, state, &i.unit)) {
+    if let Some(interrupted) = &state.interrupted {
         return Err(PlanError::Interrupted {
             unit: interrupted.unit.clone(),
-            statement: interrupted.statement,
+            applied: interrupted.applied,
             holder: interrupted.holder.clone(),
         });
     }
@@ -451,19 +437,6 @@ pub fn check(trees: &MigrationTrees, state: &DatabaseState) -> Result<CheckRepor
         CheckOutcome::UpToDate
     };
     Ok(CheckReport { outcome, expand: heads.expand, contract: heads.contract, expand_head, contract_head })
-}
-
-/// Whether the version tables say `unit` was applied.
-fn is_recorded(trees: &MigrationTrees, state: &DatabaseState, unit: &UnitId) -> bool {
-    match unit {
-        UnitId::Revision(id) => {
-            state.alembic_rows().iter().any(|row| trees.graph.ancestors_inclusive(row).iter().any(|r| &r.id == id))
-        }
-        UnitId::Legacy { repository_id, version } => {
-            state.legacy_row(repository_id).and_then(|row| row.version).is_some_and(|at| at >= *version)
-                || !state.alembic_rows().is_empty()
-        }
-    }
 }
 
 /// `db_version`: the expand branch's revision, the legacy version, or nothing.

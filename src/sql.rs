@@ -9,6 +9,8 @@
 
 use thiserror::Error;
 
+use crate::dialect::Dialect;
+
 /// A file that cannot be split.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum SplitError {
@@ -188,5 +190,23 @@ mod tests {
     #[test]
     fn positional_parameters_are_not_dollar_quotes() {
         assert_eq!(split_statements("SELECT $1; SELECT 2").unwrap(), vec!["SELECT $1", "SELECT 2"]);
+    }
+}
+
+/// SQL of one migration, already split into statements, for each backend.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MigrationSql {
+    statements: [Vec<String>; 3],
+}
+
+impl MigrationSql {
+    /// The statements to run on `dialect`, in order (empty for a no-op migration).
+    pub fn statements(&self, dialect: Dialect) -> &[String] {
+        &self.statements[dialect as usize]
+    }
+
+    /// Sets the statements of one dialect.
+    pub fn set(&mut self, dialect: Dialect, statements: Vec<String>) {
+        self.statements[dialect as usize] = statements;
     }
 }

@@ -50,15 +50,14 @@ impl std::str::FromStr for UnitId {
 }
 
 /// A unit that a backend without transactional DDL (MySQL) started and did not record as
-/// finished: the process was killed, or it is still running.
+/// finished: the process was killed, a statement of it failed, or it is still running.
+/// The backend resumes it; the planner only needs to know it is there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Interrupted {
     /// The unit.
     pub unit: UnitId,
-    /// 0-based index of the last statement that may have been applied, when known (a
-    /// statement that failed is known not to have been); `None`: the unit started and any
-    /// of its statements may have been applied.
-    pub statement: Option<usize>,
+    /// How many of its statements are recorded as applied.
+    pub applied: usize,
     /// Who was running it.
     pub holder: String,
 }

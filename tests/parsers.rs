@@ -13,7 +13,8 @@ use strata::config::{connection_from_file, ConfigError};
 use strata::graph::{Branch, RevisionGraph};
 use strata::sql::{split_statements, SplitError};
 use strata::tree::{alembic, MigrationTrees, TreeError, TreeFile};
-use strata::url::{DatabaseUrl, Dialect, Target, UrlError};
+use strata::url::{DatabaseUrl, Target, UrlError};
+use strata::Dialect;
 
 /// `cases` cases, or `PROPTEST_CASES` when set; failures are not persisted to files.
 fn cases(cases: u32) -> ProptestConfig {

@@ -146,13 +146,10 @@ dbtest!(a_waiting_db_sync_names_the_holder_and_gives_up_at_its_timeout, |db| {
             "PostgreSQL session".to_owned()
         }
         crate::support::Engine::Mysql => {
+            db.conn().exec(LOCK_TABLE_SQL);
+            // The test's own connection is alive: the holder is busy, not dead.
             db.conn().exec(
-                "CREATE TABLE strata_db_sync_lock (id INTEGER NOT NULL, holder VARCHAR(255) NOT NULL, server VARCHAR(255) NOT NULL, \
-                 db_user VARCHAR(255) NOT NULL, connection_id BIGINT NOT NULL, beat BIGINT NOT NULL, unit VARCHAR(255) NULL, \
-                 statement_index INTEGER NULL, PRIMARY KEY (id)) ENGINE=InnoDB",
-            );
-            db.conn().exec(
-                "INSERT INTO strata_db_sync_lock VALUES (1, 'test holder on node9', CONCAT(@@hostname, ':', @@port), CURRENT_USER(), CONNECTION_ID(), 0, NULL, NULL)",
+                "INSERT INTO strata_db_sync_lock VALUES (1, 'test holder on node9', CONCAT(@@hostname, ':', @@port), CURRENT_USER(), CONNECTION_ID(), CONNECTION_ID(), 0)",
             );
             "test holder on node9".to_owned()
         }
@@ -168,53 +165,106 @@ dbtest!(a_waiting_db_sync_names_the_holder_and_gives_up_at_its_timeout, |db| {
     assert_eq!(db.conn().lines("SELECT version_num AS value FROM alembic_version"), vec![EXPAND_HEAD.to_string()]);
 });
 
-/// A MySQL run killed in the middle of the base revision, rebuilt statement by statement:
-/// `--check` names the interrupted revision, and `db_sync` resumes it and ends with the
-/// fresh schema.
-#[test]
-fn mysql_resumes_an_interrupted_revision() {
-    TestDb::run(Engine::Mysql, "mysql_resume", |db| {
-        let trees = strata::tree::MigrationTrees::embedded().unwrap();
-        let base = trees.graph.base();
-        let statements = base.sql.statements(strata::url::Dialect::Mysql);
-        let done = 20;
-        db.conn().exec(strata::backend::CREATE_ALEMBIC_VERSION);
-        for statement in &statements[..=done] {
-            db.conn().exec(statement);
-        }
-        // The lock row a killed run leaves: its connection is gone, statement `done` was
-        // recorded as started (and, here, completed).
-        db.conn().exec(
-            "CREATE TABLE strata_db_sync_lock (id INTEGER NOT NULL, holder VARCHAR(255) NOT NULL, server VARCHAR(255) NOT NULL, \
-             db_user VARCHAR(255) NOT NULL, connection_id BIGINT NOT NULL, beat BIGINT NOT NULL, unit VARCHAR(255) NULL, \
-             statement_index INTEGER NULL, PRIMARY KEY (id)) ENGINE=InnoDB",
-        );
-        db.conn().exec(&format!(
-            "INSERT INTO strata_db_sync_lock VALUES (1, 'strata-manage db_sync on node7, pid 4242', CONCAT(@@hostname, ':', @@port), \
-             CURRENT_USER(), 4000000000, 17, 'revision {}', {done})",
-            base.id
-        ));
+/// strata's MySQL lock table, as a test sets up a holder.
+const LOCK_TABLE_SQL: &str = "CREATE TABLE strata_db_sync_lock (id INTEGER NOT NULL, holder VARCHAR(255) NOT NULL, \
+    server VARCHAR(255) NOT NULL, db_user VARCHAR(255) NOT NULL, connection_id BIGINT NOT NULL, \
+    work_connection_id BIGINT NOT NULL, beat BIGINT NOT NULL, PRIMARY KEY (id)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4";
+
+/// strata's MySQL progress table, as a killed run leaves it.
+const PROGRESS_TABLE_SQL: &str = "CREATE TABLE strata_db_sync_progress (unit VARCHAR(190) NOT NULL, \
+    holder VARCHAR(255) NOT NULL, applied INTEGER NOT NULL, failed INTEGER NOT NULL, statement_hashes TEXT NOT NULL, \
+    PRIMARY KEY (unit)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4";
+
+/// The hash strata records for an applied statement: the first 8 bytes of its SHA-256.
+fn statement_hash(statement: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(statement.as_bytes())[..8].iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// What a MySQL run killed in the middle of the base revision leaves: statements
+/// `0..=done` applied, the first `recorded` of them in the progress record (the next one was
+/// running when the process died), and the lock row of a connection that is gone.
+fn leave_a_killed_base_revision(db: &mut TestDb, done: usize, recorded: usize, hashes_of: impl Fn(&str) -> String) {
+    let trees = strata::tree::MigrationTrees::embedded().unwrap();
+    let base = trees.graph.base();
+    let statements = base.sql.statements(strata::Dialect::Mysql);
+    db.conn().exec(strata::backend::CREATE_ALEMBIC_VERSION);
+    for statement in &statements[..=done] {
+        db.conn().exec(statement);
+    }
+    let hashes: String = statements[..recorded].iter().map(|statement| format!("{},", hashes_of(statement))).collect();
+    db.conn().exec(PROGRESS_TABLE_SQL);
+    db.conn().exec(&format!(
+        "INSERT INTO strata_db_sync_progress VALUES ('revision {}', 'strata-manage db_sync on node7, pid 4242', {recorded}, 0, '{hashes}')",
+        base.id
+    ));
+    db.conn().exec(LOCK_TABLE_SQL);
+    db.conn().exec(
+        "INSERT INTO strata_db_sync_lock VALUES (1, 'strata-manage db_sync on node7, pid 4242', CONCAT(@@hostname, ':', @@port), \
+         CURRENT_USER(), 4000000000, 4000000001, 17)",
+    );
+}
+
+/// A MySQL run killed in the middle of the base revision: `--check` names the interrupted
+/// revision, and `db_sync` takes over the dead holder's lock, resumes after the recorded
+/// statements, accepts the one that was running as applied (by its error number), and ends
+/// with the fresh schema and none of strata's own tables.
+fn resumes_an_interrupted_revision(engine: Engine) {
+    TestDb::run(engine, "mysql_resume", |db| {
+        let base = strata::tree::MigrationTrees::embedded().unwrap().graph.base().id.clone();
+        let recorded = 20;
+        leave_a_killed_base_revision(db, recorded, recorded, statement_hash);
         db.manage(&["db_sync", "--check"]).fails_with(&format!(
-            "a db_sync by strata-manage db_sync on node7, pid 4242 started revision {} (statements 1 to {} applied) and has not finished it",
-            base.id,
-            done + 1
+            "a db_sync by strata-manage db_sync on node7, pid 4242 started revision {base} (statements 1 to {recorded} applied) and has not finished it"
         ));
         let run = db.manage(&["db_sync"]);
         run.expect(0)
             .stderr_has(
                 "Took over the db_sync lock from strata-manage db_sync on node7, pid 4242 (its connection is gone)",
             )
-            .stderr_has(&format!("Resuming revision {}", base.id))
+            .stderr_has(&format!("Resuming revision {base}"))
+            .stderr_has(&format!("Statement {} of revision {base}", recorded + 1))
             .stderr_has("was already applied by the interrupted run");
-        assert_eq!(db.fingerprint(), fresh_fingerprint(Engine::Mysql));
-        assert!(!db.tables().contains(&"strata_db_sync_lock".to_string()), "the lock is gone");
+        assert_eq!(db.fingerprint(), fresh_fingerprint(db.engine));
+        let tables = db.tables();
+        assert!(!tables.iter().any(|table| table.starts_with("strata_")), "strata's tables are gone: {tables:?}");
         assert_eq!(db.manage(&["db_sync", "--check"]).status, 0);
     });
 }
 
-/// A MySQL revision whose second statement fails keeps its progress record; once the
-/// cause is removed, the next db_sync resumes it, skipping the statement already applied,
-/// and a failure that persists is reported again rather than skipped.
+#[test]
+fn mysql_resumes_an_interrupted_revision() {
+    resumes_an_interrupted_revision(Engine::Mysql);
+}
+
+/// A tree changed between the kill and the rerun: the statements recorded as applied are
+/// not the tree's any more. The rerun names the revision and the statement and changes
+/// nothing.
+#[test]
+fn mysql_refuses_to_resume_a_revision_whose_sql_changed() {
+    TestDb::run(Engine::Mysql, "mysql_tree_changed", |db| {
+        let recorded = 12;
+        leave_a_killed_base_revision(db, recorded - 1, recorded, |statement| {
+            if statement.contains("CREATE TABLE access_rule") {
+                "0000000000000000".into()
+            } else {
+                statement_hash(statement)
+            }
+        });
+        // The run takes the dead holder's lock and releases it; nothing else may change.
+        let schema = |db: &mut TestDb| -> Vec<String> {
+            db.fingerprint().into_iter().filter(|fact| !fact.contains("strata_db_sync_lock")).collect()
+        };
+        let before = schema(db);
+        let run = db.manage(&["db_sync"]);
+        run.fails_with("revision 27e647c0fad4").fails_with("differs now from the one applied");
+        assert_eq!(schema(db), before, "nothing changed");
+    });
+}
+
+/// A MySQL revision whose second statement fails keeps its progress record; the failure
+/// persists and is reported again rather than taken for "already applied"; once the cause
+/// is removed, the next db_sync resumes after the statement already applied.
 #[test]
 fn mysql_resumes_a_revision_after_its_failure_is_fixed() {
     TestDb::run(Engine::Mysql, "mysql_failed_statement", |db| {
@@ -227,11 +277,15 @@ fn mysql_resumes_a_revision_after_its_failure_is_fixed() {
         for _ in 0..2 {
             db.manage(&["db_sync", "--expand"])
                 .fails_with("revision 742c857f1dfb")
-                .fails_with("failed at statement 2 of 2");
+                .fails_with("failed at statement 2 of 2")
+                .fails_with("server error 1061");
         }
         db.manage(&["db_sync", "--check"]).fails_with("started revision 742c857f1dfb (statements 1 to 1 applied)");
         db.conn().exec("DROP INDEX ix_revocation_event_composite ON revocation_event");
-        db.manage(&["db_sync"]).expect(0).stderr_has("Statement 1 of revision 742c857f1dfb");
+        db.manage(&["db_sync"])
+            .expect(0)
+            .stderr_has("Resuming revision 742c857f1dfb")
+            .stderr_has("statements 1 to 1 of 2");
         assert_eq!(db.fingerprint(), fresh_fingerprint(Engine::Mysql));
     });
 }

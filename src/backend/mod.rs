@@ -1,77 +1,35 @@
 //! Database backends: one small trait, implemented once per engine on top of diesel.
 //!
-//! The trait holds only primitives (run a statement, read rows, write a version row,
-//! transactions); everything that decides *what* to run lives in the planner and the
-//! executor, written once for all engines. What differs per engine is visible here and in
-//! the per-engine files: the catalog query that lists tables, placeholder syntax, whether DDL
-//! is transactional, and how to connect.
+//! A backend does three things, and owns how it does them on its engine:
+//! - [`Backend::read_state`]: what the planner needs to know, read-only;
+//! - [`Backend::lock`]: the `db_sync` lock, as a [`LockGuard`] that releases on drop;
+//! - [`Backend::apply`]: one [`Unit`] of a plan (its statements and its version-row change),
+//!   resuming where an earlier, interrupted run stopped.
+//!
+//! PostgreSQL and SQLite apply a unit as one transaction ([`apply_in_transaction`]).
+//! MySQL/MariaDB commits each DDL statement on its own, so `mysql.rs` keeps a progress
+//! record per unit instead. Adding an engine is one file here plus a [`Dialect`] variant.
 
+mod error;
 mod mysql;
 mod postgres;
 mod sqlite;
 
-use std::fmt;
-
-use thiserror::Error;
-
+use crate::dialect::Dialect;
 use crate::lock::LockOptions;
-use crate::state::{DatabaseState, Interrupted, LegacyRow, UnitId};
-use crate::url::{DatabaseUrl, Dialect};
+use crate::state::{DatabaseState, LegacyRow, UnitId};
+use crate::url::DatabaseUrl;
+
+pub use error::{DbError, DriverError, ErrorKind, StatementFailure};
 
 /// `alembic_version` exactly as alembic creates it (the text is what SQLite stores, so it
 /// keeps alembic's layout byte for byte).
 pub const CREATE_ALEMBIC_VERSION: &str =
     "CREATE TABLE alembic_version (\n\tversion_num VARCHAR(32) NOT NULL, \n\tCONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)\n)";
 
-/// The table whose existence is the `db_sync` lock on MySQL/MariaDB (it exists only while a
-/// run holds the lock, or after a run was killed).
-pub const LOCK_TABLE: &str = "strata_db_sync_lock";
-
-/// A failure reported by the database or its driver. Messages never contain a password:
-/// URLs are shown redacted, and drivers do not echo credentials.
-#[derive(Debug, Error)]
-#[non_exhaustive]
-pub enum DbError {
-    /// The connection could not be established.
-    #[error("cannot connect to {url}: {message}")]
-    Connect {
-        /// The URL, password hidden.
-        url: String,
-        /// What the driver said.
-        message: String,
-    },
-    /// A statement failed.
-    #[error("{context}: {message}")]
-    Statement {
-        /// What strata was doing.
-        context: String,
-        /// What the database said.
-        message: String,
-    },
-    /// A version row was not where the plan expected it: another process changed it.
-    #[error("{0}")]
-    Concurrent(String),
-    /// Another `db_sync` held the lock for longer than the timeout.
-    #[error("gave up after waiting {waited_secs} s for the db_sync lock, held by {holder}: wait for that run to finish (or make sure it is dead), then run db_sync again")]
-    LockTimeout {
-        /// Who holds it.
-        holder: String,
-        /// How long strata waited.
-        waited_secs: u64,
-    },
-}
-
-impl DbError {
-    /// Wraps a driver error with what strata was doing.
-    pub fn statement(context: impl fmt::Display, error: impl fmt::Display) -> DbError {
-        DbError::Statement { context: context.to_string(), message: one_line(&error.to_string()) }
-    }
-}
-
-/// Database messages can span lines (PostgreSQL adds DETAIL/HINT lines); errors are one line.
-fn one_line(message: &str) -> String {
-    message.split_whitespace().collect::<Vec<_>>().join(" ")
-}
+/// Tables strata keeps for itself while a run holds the lock or a unit is unfinished (MySQL);
+/// they are never part of the service's schema.
+pub const OWN_TABLES: [&str; 2] = [mysql::LOCK_TABLE, mysql::PROGRESS_TABLE];
 
 /// How a command uses the database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,111 +40,245 @@ pub enum Access {
     ReadWrite,
 }
 
-/// The SQL primitives every backend provides, written once for all diesel connections by
-/// the `diesel_primitives!` macro.
-pub trait Primitives {
-    /// Runs one statement, as text (no parameters).
-    fn execute(&mut self, statement: &str) -> Result<(), DbError>;
-
-    /// Every table of the database (the schema in use), sorted, version tables included.
-    fn list_tables(&mut self) -> Result<Vec<String>, DbError>;
-
-    /// The rows of `alembic_version`.
-    fn alembic_rows(&mut self) -> Result<Vec<String>, DbError>;
-
-    /// The rows of `migrate_version`.
-    fn legacy_rows(&mut self) -> Result<Vec<LegacyRow>, DbError>;
-
-    /// Inserts a row into `alembic_version`.
-    fn insert_alembic_row(&mut self, revision: &str) -> Result<(), DbError>;
-
-    /// Replaces `from` by `to` in `alembic_version`; returns the rows matched.
-    fn update_alembic_row(&mut self, from: &str, to: &str) -> Result<usize, DbError>;
-
-    /// Deletes a row from `alembic_version`; returns the rows matched.
-    fn delete_alembic_row(&mut self, revision: &str) -> Result<usize, DbError>;
-
-    /// Moves a `migrate_version` row from one version to the next, as sqlalchemy-migrate
-    /// does; returns the rows matched.
-    fn update_legacy_row(&mut self, repository_id: &str, from: i64, to: i64) -> Result<usize, DbError>;
+/// How the version tables change when a unit is done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionChange {
+    /// A legacy repository's row moves from one version to the next.
+    Legacy {
+        /// The repository.
+        repository_id: String,
+        /// The version the row holds before.
+        from: i64,
+        /// The version it holds after.
+        to: i64,
+    },
+    /// A new `alembic_version` row (a branch's first revision, or the stamp).
+    Insert(String),
+    /// The parent's row becomes this revision's; merge revisions remove further parents.
+    Update {
+        /// The row replaced.
+        from: String,
+        /// The new row.
+        to: String,
+        /// Further parent rows removed.
+        delete: Vec<String>,
+    },
 }
 
-/// The operations strata needs from a database: the primitives plus what differs in kind
-/// between engines (transactions, the `db_sync` lock, progress records).
-pub trait Backend: Primitives {
+/// One unit of a plan: a legacy version, the stamp, or a revision.
+#[derive(Debug, Clone)]
+pub struct Unit<'t> {
+    /// Which unit.
+    pub id: UnitId,
+    /// How the operator knows it: `revision 27e647c0fad4 (2023.1/expand/27e6…)`.
+    pub title: String,
+    /// Whether `alembic_version` must be created first.
+    pub create_version_table: bool,
+    /// The statements, in order, for the backend's dialect.
+    pub statements: &'t [String],
+    /// The version-row change that records the unit as done.
+    pub version: VersionChange,
+}
+
+/// The database-side `db_sync` lock, while held.
+pub trait HeldLock {
+    /// Fails once the lock is known to be lost (another run took it over), so that the run
+    /// stops before its next unit.
+    fn verify(&mut self) -> Result<(), DbError>;
+    /// Releases the lock.
+    fn release(&mut self) -> Result<(), DbError>;
+}
+
+/// The `db_sync` lock: released by [`LockGuard::release`], or on drop (then with a warning
+/// if releasing fails).
+pub struct LockGuard(Option<Box<dyn HeldLock>>);
+
+impl LockGuard {
+    /// Wraps a backend's held lock.
+    pub fn new(held: Box<dyn HeldLock>) -> LockGuard {
+        LockGuard(Some(held))
+    }
+
+    /// See [`HeldLock::verify`].
+    pub fn verify(&mut self) -> Result<(), DbError> {
+        match &mut self.0 {
+            Some(held) => held.verify(),
+            None => Ok(()),
+        }
+    }
+
+    /// Releases the lock, reporting a failure to do so.
+    pub fn release(mut self) -> Result<(), DbError> {
+        match self.0.take() {
+            Some(mut held) => held.release(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        if let Some(mut held) = self.0.take() {
+            if let Err(error) = held.release() {
+                log::warn!("could not release the db_sync lock: {error}");
+            }
+        }
+    }
+}
+
+/// What strata needs from a database engine.
+pub trait Backend {
     /// Which engine this is.
     fn dialect(&self) -> Dialect;
 
-    /// Takes the `db_sync` lock, waiting up to `options.timeout` and saying who holds it.
-    fn lock(&mut self, options: &LockOptions) -> Result<(), DbError>;
-
-    /// Releases the `db_sync` lock (and, on SQLite, commits the run).
-    fn unlock(&mut self) -> Result<(), DbError>;
-
-    /// Whether DDL takes part in transactions (PostgreSQL, SQLite) or commits on its own
-    /// (MySQL/MariaDB).
-    fn transactional_ddl(&self) -> bool {
-        self.dialect() != Dialect::Mysql
-    }
-
-    /// Opens a transaction for one unit of work.
-    fn begin(&mut self) -> Result<(), DbError> {
-        self.execute("BEGIN")
-    }
-
-    /// Commits the unit's transaction.
-    fn commit(&mut self) -> Result<(), DbError> {
-        self.execute("COMMIT")
-    }
-
-    /// Rolls the unit's transaction back.
-    fn rollback(&mut self) -> Result<(), DbError> {
-        self.execute("ROLLBACK")
-    }
-
-    /// Runs statements in order and stops at the first failure, returned with its index.
-    /// Backends that pay a round trip per statement may send them together.
-    fn execute_all(&mut self, statements: &[String]) -> Result<(), (usize, DbError)> {
-        for (index, statement) in statements.iter().enumerate() {
-            self.execute(statement).map_err(|error| (index, error))?;
-        }
-        Ok(())
-    }
-
-    /// Without transactional DDL: records the unit in progress and, when known, the last of
-    /// its statements that may have been applied (`None`: no unit in progress), so that an
-    /// interrupted run is detected and resumed.
-    fn record_progress(&mut self, _progress: Option<(&UnitId, Option<usize>)>) -> Result<(), DbError> {
-        Ok(())
-    }
-
-    /// A unit recorded as started and not finished, if the backend records progress.
-    fn read_interrupted(&mut self) -> Result<Option<Interrupted>, DbError> {
-        Ok(None)
-    }
-
-    /// Whether a failure of a statement that an interrupted run may already have applied
-    /// means exactly that ("already exists", "duplicate key name", ...).
-    fn is_already_applied(&self, _message: &str) -> bool {
-        false
-    }
-
     /// Reads what the planner needs. Never writes.
-    fn read_state(&mut self) -> Result<DatabaseState, DbError> {
-        let mut tables = self.list_tables()?;
-        let mut state = DatabaseState::default();
-        if tables.iter().any(|table| table == "alembic_version") {
-            state.alembic_versions = Some(self.alembic_rows()?);
+    fn read_state(&mut self) -> Result<DatabaseState, DbError>;
+
+    /// Takes the `db_sync` lock, waiting up to `options.timeout` and saying who holds it.
+    fn lock(&mut self, options: &LockOptions) -> Result<LockGuard, DbError>;
+
+    /// Applies one unit and records it in the version tables, resuming it if an earlier run
+    /// was interrupted in its middle. On failure the error says what of the unit is applied.
+    fn apply(&mut self, unit: &Unit<'_>) -> Result<(), DbError>;
+}
+
+/// Connects to the database a URL names. For [`Access::ReadOnly`] a SQLite file that does
+/// not exist yet is not created: `Ok(None)` means "an empty database".
+pub fn connect(url: &DatabaseUrl, access: Access) -> Result<Option<Box<dyn Backend>>, DbError> {
+    match url.dialect {
+        Dialect::Sqlite => sqlite::connect(url, access),
+        Dialect::Postgresql => postgres::connect(url).map(|backend| Some(Box::new(backend) as Box<dyn Backend>)),
+        Dialect::Mysql => mysql::connect(url).map(|backend| Some(Box::new(backend) as Box<dyn Backend>)),
+    }
+}
+
+/// The SQL primitives strata runs on every engine, written once for all diesel connections
+/// by [`diesel_primitives!`].
+pub trait Primitives {
+    /// Runs one statement, as text (no parameters).
+    fn execute(&mut self, statement: &str) -> Result<(), DriverError>;
+
+    /// Every table of the database (the schema in use), sorted, version tables included.
+    fn list_tables(&mut self) -> Result<Vec<String>, DriverError>;
+
+    /// The rows of `alembic_version`.
+    fn alembic_rows(&mut self) -> Result<Vec<String>, DriverError>;
+
+    /// The rows of `migrate_version`.
+    fn legacy_rows(&mut self) -> Result<Vec<LegacyRow>, DriverError>;
+
+    /// Inserts a row into `alembic_version`.
+    fn insert_alembic_row(&mut self, revision: &str) -> Result<(), DriverError>;
+
+    /// Replaces `from` by `to` in `alembic_version`; returns the rows matched.
+    fn update_alembic_row(&mut self, from: &str, to: &str) -> Result<usize, DriverError>;
+
+    /// Deletes a row from `alembic_version`; returns the rows matched.
+    fn delete_alembic_row(&mut self, revision: &str) -> Result<usize, DriverError>;
+
+    /// Moves a `migrate_version` row from one version to the next, as sqlalchemy-migrate
+    /// does; returns the rows matched.
+    fn update_legacy_row(&mut self, repository_id: &str, from: i64, to: i64) -> Result<usize, DriverError>;
+}
+
+/// Reads the version tables and the service's other tables; `interrupted` is filled in by
+/// backends that keep progress records.
+pub(crate) fn read_versions(conn: &mut dyn Primitives) -> Result<DatabaseState, DbError> {
+    let mut tables = conn.list_tables().map_err(DbError::query("cannot list the tables"))?;
+    let mut state = DatabaseState::default();
+    if tables.iter().any(|table| table == "alembic_version") {
+        state.alembic_versions = Some(conn.alembic_rows().map_err(DbError::query("cannot read alembic_version"))?);
+    }
+    if tables.iter().any(|table| table == "migrate_version") {
+        state.legacy_versions = Some(conn.legacy_rows().map_err(DbError::query("cannot read migrate_version"))?);
+    }
+    tables.retain(|table| {
+        table != "alembic_version" && table != "migrate_version" && !OWN_TABLES.contains(&table.as_str())
+    });
+    state.tables = tables;
+    Ok(state)
+}
+
+/// Writes a unit's version-row change, failing if the rows are not where the plan expected
+/// them (another process changed them).
+pub(crate) fn record_version(conn: &mut dyn Primitives, change: &VersionChange) -> Result<(), DbError> {
+    let expect_one = |matched: usize, describe: &dyn Fn() -> String| {
+        if matched == 1 {
+            Ok(())
+        } else {
+            Err(DbError::Concurrent(format!(
+                "{}: another db_sync probably changed the database at the same time; run strata-manage db_sync --check to see where it stands",
+                describe()
+            )))
         }
-        if tables.iter().any(|table| table == "migrate_version") {
-            state.legacy_versions = Some(self.legacy_rows()?);
+    };
+    match change {
+        VersionChange::Legacy { repository_id, from, to } => {
+            let matched = conn
+                .update_legacy_row(repository_id, *from, *to)
+                .map_err(DbError::query("cannot update migrate_version"))?;
+            expect_one(matched, &|| format!("migrate_version no longer has {repository_id} at version {from}"))
         }
-        if tables.iter().any(|table| table == LOCK_TABLE) {
-            state.interrupted = self.read_interrupted()?;
+        VersionChange::Insert(revision) => {
+            conn.insert_alembic_row(revision).map_err(DbError::query("cannot insert into alembic_version"))
         }
-        tables.retain(|table| table != "alembic_version" && table != "migrate_version" && table != LOCK_TABLE);
-        state.tables = tables;
-        Ok(state)
+        VersionChange::Update { from, to, delete } => {
+            let matched = conn.update_alembic_row(from, to).map_err(DbError::query("cannot update alembic_version"))?;
+            expect_one(matched, &|| format!("alembic_version no longer holds '{from}'"))?;
+            for row in delete {
+                conn.delete_alembic_row(row).map_err(DbError::query("cannot delete from alembic_version"))?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// How an engine with transactional DDL wraps a unit.
+pub(crate) struct TransactionSql {
+    /// Opens the unit's transaction.
+    pub begin: &'static str,
+    /// Commits it.
+    pub commit: &'static str,
+    /// Rolls it back.
+    pub rollback: &'static str,
+}
+
+/// A plain transaction per unit.
+pub(crate) const TRANSACTION: TransactionSql =
+    TransactionSql { begin: "BEGIN", commit: "COMMIT", rollback: "ROLLBACK" };
+
+/// Applies a unit as one transaction (PostgreSQL, SQLite): all of it or none of it, so
+/// there is never anything to resume.
+pub(crate) fn apply_in_transaction(
+    conn: &mut dyn Primitives,
+    transaction: &TransactionSql,
+    unit: &Unit<'_>,
+) -> Result<(), DbError> {
+    conn.execute(transaction.begin).map_err(DbError::query("cannot begin a transaction"))?;
+    let outcome = (|| {
+        if unit.create_version_table {
+            conn.execute(CREATE_ALEMBIC_VERSION).map_err(DbError::query("cannot create alembic_version"))?;
+        }
+        for (index, statement) in unit.statements.iter().enumerate() {
+            conn.execute(statement).map_err(|source| {
+                DbError::Statement(Box::new(StatementFailure::new(
+                    unit,
+                    index,
+                    "nothing of it was applied (rolled back)".into(),
+                    source,
+                )))
+            })?;
+        }
+        record_version(conn, &unit.version)
+    })();
+    match outcome {
+        Ok(()) => conn.execute(transaction.commit).map_err(DbError::query("cannot commit")),
+        Err(error) => {
+            if let Err(rollback) = conn.execute(transaction.rollback) {
+                log::warn!("rolling back {} failed too: {rollback}", unit.title);
+            }
+            Err(error)
+        }
     }
 }
 
@@ -221,16 +313,6 @@ pub(crate) fn wait_for_lock(
     }
 }
 
-/// Connects to the database a URL names. For [`Access::ReadOnly`] a SQLite file that does
-/// not exist yet is not created: `Ok(None)` means "an empty database".
-pub fn connect(url: &DatabaseUrl, access: Access) -> Result<Option<Box<dyn Backend>>, DbError> {
-    match url.dialect {
-        Dialect::Sqlite => sqlite::connect(url, access),
-        Dialect::Postgresql => postgres::connect(url).map(|backend| Some(Box::new(backend) as Box<dyn Backend>)),
-        Dialect::Mysql => mysql::connect(url).map(|backend| Some(Box::new(backend) as Box<dyn Backend>)),
-    }
-}
-
 /// A row with one text column named `value`.
 #[derive(diesel::QueryableByName)]
 struct TextRow {
@@ -247,76 +329,74 @@ struct LegacyRowSql {
     version: Option<i32>,
 }
 
-/// Implements the query primitives of [`Backend`] for one diesel connection type; only the
-/// placeholder syntax differs between engines, so the statements are written once.
+/// Implements [`Primitives`] for one diesel connection type: only the catalog query, the
+/// placeholder syntax and how a driver error is classified differ between engines, so the
+/// statements are written once.
 macro_rules! diesel_primitives {
-    ($backend:ty, tables: $tables_sql:expr, placeholders: [$p1:literal, $p2:literal, $p3:literal]) => {
-        impl $crate::backend::Primitives for $backend {
-            fn execute(&mut self, statement: &str) -> Result<(), $crate::backend::DbError> {
+    ($conn:ty, tables: $tables_sql:expr, placeholders: [$p1:literal, $p2:literal, $p3:literal], classify: $classify:path) => {
+        impl $crate::backend::Primitives for $conn {
+            fn execute(&mut self, statement: &str) -> Result<(), $crate::backend::DriverError> {
                 use diesel::connection::SimpleConnection;
                 log::debug!(target: "strata::sql", "{statement}");
-                self.conn.batch_execute(statement).map_err(|error| $crate::backend::DbError::statement("statement failed", error))
+                self.batch_execute(statement).map_err(|error| $classify(self, error))
             }
 
-            fn list_tables(&mut self) -> Result<Vec<String>, $crate::backend::DbError> {
+            fn list_tables(&mut self) -> Result<Vec<String>, $crate::backend::DriverError> {
                 use diesel::RunQueryDsl;
-                let rows = diesel::sql_query($tables_sql)
-                    .load::<$crate::backend::TextRow>(&mut self.conn)
-                    .map_err(|error| $crate::backend::DbError::statement("cannot list the tables", error))?;
-                Ok(rows.into_iter().map(|row| row.value).collect())
+                let rows = diesel::sql_query($tables_sql).load::<$crate::backend::TextRow>(self);
+                Ok(rows.map_err(|error| $classify(self, error))?.into_iter().map(|row| row.value).collect())
             }
 
-            fn alembic_rows(&mut self) -> Result<Vec<String>, $crate::backend::DbError> {
+            fn alembic_rows(&mut self) -> Result<Vec<String>, $crate::backend::DriverError> {
                 use diesel::RunQueryDsl;
                 let rows = diesel::sql_query("SELECT version_num AS value FROM alembic_version")
-                    .load::<$crate::backend::TextRow>(&mut self.conn)
-                    .map_err(|error| $crate::backend::DbError::statement("cannot read alembic_version", error))?;
-                Ok(rows.into_iter().map(|row| row.value).collect())
+                    .load::<$crate::backend::TextRow>(self);
+                Ok(rows.map_err(|error| $classify(self, error))?.into_iter().map(|row| row.value).collect())
             }
 
-            fn legacy_rows(&mut self) -> Result<Vec<$crate::state::LegacyRow>, $crate::backend::DbError> {
+            fn legacy_rows(&mut self) -> Result<Vec<$crate::state::LegacyRow>, $crate::backend::DriverError> {
                 use diesel::RunQueryDsl;
                 let rows = diesel::sql_query("SELECT repository_id, version FROM migrate_version")
-                    .load::<$crate::backend::LegacyRowSql>(&mut self.conn)
-                    .map_err(|error| $crate::backend::DbError::statement("cannot read migrate_version", error))?;
+                    .load::<$crate::backend::LegacyRowSql>(self)
+                    .map_err(|error| $classify(self, error))?;
                 Ok(rows
                     .into_iter()
                     .map(|row| $crate::state::LegacyRow { repository_id: row.repository_id, version: row.version.map(i64::from) })
                     .collect())
             }
 
-            fn insert_alembic_row(&mut self, revision: &str) -> Result<(), $crate::backend::DbError> {
-                use diesel::sql_types::Text;
+            fn insert_alembic_row(&mut self, revision: &str) -> Result<(), $crate::backend::DriverError> {
+                use diesel::{sql_types::Text, RunQueryDsl};
                 log::debug!(target: "strata::sql", "INSERT INTO alembic_version (version_num) VALUES ('{revision}')");
                 let query = diesel::sql_query(concat!("INSERT INTO alembic_version (version_num) VALUES (", $p1, ")")).bind::<Text, _>(revision);
-                { use diesel::RunQueryDsl; query.execute(&mut self.conn).map_err(|error| $crate::backend::DbError::statement("cannot insert into alembic_version", error)) }.map(drop)
+                query.execute(self).map(drop).map_err(|error| $classify(self, error))
             }
 
-            fn update_alembic_row(&mut self, from: &str, to: &str) -> Result<usize, $crate::backend::DbError> {
-                use diesel::sql_types::Text;
+            fn update_alembic_row(&mut self, from: &str, to: &str) -> Result<usize, $crate::backend::DriverError> {
+                use diesel::{sql_types::Text, RunQueryDsl};
                 log::debug!(target: "strata::sql", "UPDATE alembic_version SET version_num='{to}' WHERE alembic_version.version_num = '{from}'");
                 let query = diesel::sql_query(concat!("UPDATE alembic_version SET version_num = ", $p1, " WHERE alembic_version.version_num = ", $p2))
                     .bind::<Text, _>(to)
                     .bind::<Text, _>(from);
-                { use diesel::RunQueryDsl; query.execute(&mut self.conn).map_err(|error| $crate::backend::DbError::statement("cannot update alembic_version", error)) }
+                query.execute(self).map_err(|error| $classify(self, error))
             }
 
-            fn delete_alembic_row(&mut self, revision: &str) -> Result<usize, $crate::backend::DbError> {
-                use diesel::sql_types::Text;
+            fn delete_alembic_row(&mut self, revision: &str) -> Result<usize, $crate::backend::DriverError> {
+                use diesel::{sql_types::Text, RunQueryDsl};
                 log::debug!(target: "strata::sql", "DELETE FROM alembic_version WHERE alembic_version.version_num = '{revision}'");
                 let query = diesel::sql_query(concat!("DELETE FROM alembic_version WHERE alembic_version.version_num = ", $p1)).bind::<Text, _>(revision);
-                { use diesel::RunQueryDsl; query.execute(&mut self.conn).map_err(|error| $crate::backend::DbError::statement("cannot delete from alembic_version", error)) }
+                query.execute(self).map_err(|error| $classify(self, error))
             }
 
-            fn update_legacy_row(&mut self, repository_id: &str, from: i64, to: i64) -> Result<usize, $crate::backend::DbError> {
-                use diesel::sql_types::{Integer, Text};
+            fn update_legacy_row(&mut self, repository_id: &str, from: i64, to: i64) -> Result<usize, $crate::backend::DriverError> {
+                use diesel::{sql_types::{Integer, Text}, RunQueryDsl};
                 log::debug!(target: "strata::sql", "UPDATE migrate_version SET version={to} WHERE version={from} AND repository_id='{repository_id}'");
                 let narrow = |value: i64| i32::try_from(value).unwrap_or(i32::MAX);
                 let query = diesel::sql_query(concat!("UPDATE migrate_version SET version = ", $p1, " WHERE version = ", $p2, " AND repository_id = ", $p3))
                     .bind::<Integer, _>(narrow(to))
                     .bind::<Integer, _>(narrow(from))
                     .bind::<Text, _>(repository_id);
-                { use diesel::RunQueryDsl; query.execute(&mut self.conn).map_err(|error| $crate::backend::DbError::statement("cannot update migrate_version", error)) }
+                query.execute(self).map_err(|error| $classify(self, error))
             }
         }
     };

@@ -1,70 +1,144 @@
-//! MySQL and MariaDB. Every DDL statement commits on its own, so a revision cannot be
-//! wrapped in a transaction: statements run one by one and the version row is written right
-//! after the revision's last statement.
+//! MySQL and MariaDB, on a single server or a Galera cluster.
+//!
+//! Every DDL statement commits on its own, so a unit cannot be one transaction. Instead:
+//!
+//! - **Progress.** While a unit runs, `strata_db_sync_progress` holds its row: how many of
+//!   its statements are applied and a hash of each. Each statement and the update of that
+//!   row run back to back, in one transaction where the statement allows it. The version
+//!   row and the removal of the progress row commit together. A run killed in the middle of
+//!   a unit therefore leaves the exact count of applied statements, give or take the one
+//!   that was running; the next run checks the hashes against the tree, runs that one
+//!   statement alone (accepting "already exists"-class errors, by error number, as proof it
+//!   was applied), then the rest.
+//! - **Lock.** `strata_db_sync_lock` holds one row naming the holder. Taking the lock is
+//!   inserting that row, a committed row change: on Galera, certification lets exactly one
+//!   of several nodes win, the others get a conflict, retry and see the holder. The table is
+//!   created with `IF NOT EXISTS` and an explicit character set, so every node creates the
+//!   same table and a repeated creation is harmless. A heartbeat thread bumps the row while
+//!   the holder lives; a waiter takes over a dead holder with a compare-and-swap of the row.
+//!   The holder drops both tables when it is done, so the service's schema is left as
+//!   keystone's.
+//! - **Reads** are causal on Galera (`wsrep_sync_wait`), so a run on one node sees what the
+//!   previous holder committed on another.
+//! - **Errors** are classified by the server's error number (`GET DIAGNOSTICS`), and each
+//!   session asks for English messages, so a server configured in any language behaves the
+//!   same.
 
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::sql_types::{BigInt, Integer, Nullable, Text};
-use diesel::{Connection, MysqlConnection, OptionalExtension, QueryResult, QueryableByName, RunQueryDsl};
+use diesel::{Connection, MysqlConnection, OptionalExtension, QueryableByName, RunQueryDsl};
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+use sha2::{Digest, Sha256};
 
-use super::{diesel_primitives, wait_for_lock, Attempt, Backend, DbError};
+use super::{
+    diesel_primitives, read_versions, record_version, wait_for_lock, Attempt, Backend, DbError, DriverError, ErrorKind,
+    HeldLock, LockGuard, Primitives, StatementFailure, Unit, CREATE_ALEMBIC_VERSION,
+};
+use crate::dialect::Dialect;
 use crate::lock::{Holder, LockOptions};
-use crate::state::{Interrupted, UnitId};
-use crate::url::{DatabaseUrl, Dialect, Target};
+use crate::state::{DatabaseState, Interrupted, UnitId};
+use crate::url::{DatabaseUrl, Target};
+
+/// The table holding the `db_sync` lock row.
+pub(crate) const LOCK_TABLE: &str = "strata_db_sync_lock";
+/// The table holding the progress of an unfinished unit.
+pub(crate) const PROGRESS_TABLE: &str = "strata_db_sync_progress";
 
 /// URL parameters diesel's MySQL client understands; others are ignored with a debug log.
 const PASSED_THROUGH: [&str; 5] = ["unix_socket", "ssl_mode", "ssl_ca", "ssl_cert", "ssl_key"];
+
+/// Explicit engine and character set: every node and every server version creates the
+/// same table whatever its defaults or the database's character set.
+const CREATE_LOCK_TABLE: &str = "CREATE TABLE IF NOT EXISTS strata_db_sync_lock (\
+    id INTEGER NOT NULL, holder VARCHAR(255) NOT NULL, server VARCHAR(255) NOT NULL, \
+    db_user VARCHAR(255) NOT NULL, connection_id BIGINT NOT NULL, work_connection_id BIGINT NOT NULL, \
+    beat BIGINT NOT NULL, PRIMARY KEY (id)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin";
+
+/// `failed` is 1 when statement `applied` failed with an error, so it is known not to be
+/// applied; 0 when the run may have died while running it.
+const CREATE_PROGRESS_TABLE: &str = "CREATE TABLE IF NOT EXISTS strata_db_sync_progress (\
+    unit VARCHAR(190) NOT NULL, holder VARCHAR(255) NOT NULL, applied INTEGER NOT NULL, \
+    failed INTEGER NOT NULL, statement_hashes TEXT NOT NULL, \
+    PRIMARY KEY (unit)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin";
+
+/// What MySQL/MariaDB error numbers mean to strata.
+fn kind_of(code: u32) -> ErrorKind {
+    match code {
+        // table, column, key name, primary key, foreign key name, trigger, routine exists
+        1050 | 1060 | 1061 | 1068 | 1826 | 1022 | 1359 | 1304 => ErrorKind::AlreadyExists,
+        // can't drop column or key; unknown table in DROP TABLE
+        1091 | 1051 => ErrorKind::NothingToDrop,
+        1062 | 1586 | 1859 => ErrorKind::DuplicateRow,
+        1146 => ErrorKind::NoSuchTable,
+        // deadlock or Galera certification failure, lock wait timeout
+        1213 | 1205 => ErrorKind::Conflict,
+        // WSREP has not yet prepared node for application use
+        1047 => ErrorKind::ClusterNotReady,
+        2002 | 2003 | 2006 | 2013 | 2055 => ErrorKind::ConnectionLost,
+        1044 | 1045 | 1142 | 1143 | 1227 => ErrorKind::PermissionDenied,
+        _ => ErrorKind::Other,
+    }
+}
+
+/// Classifies a failure by the server's error number, read from the diagnostics area of
+/// the statement that failed (diesel passes on only the message).
+fn classify(conn: &mut MysqlConnection, error: diesel::result::Error) -> DriverError {
+    #[derive(QueryableByName)]
+    struct Code {
+        #[diesel(sql_type = Nullable<BigInt>)]
+        code: Option<i64>,
+    }
+    let diesel::result::Error::DatabaseError(_, _) = &error else {
+        return DriverError::from_diesel(error);
+    };
+    let message = error.to_string();
+    // GET DIAGNOSTICS fails when there is no condition, so a value read afterwards is fresh.
+    let code = conn
+        .batch_execute("GET DIAGNOSTICS CONDITION 1 @strata_errno = MYSQL_ERRNO")
+        .ok()
+        .and_then(|()| diesel::sql_query("SELECT CAST(@strata_errno AS SIGNED) AS code").get_result::<Code>(conn).ok())
+        .and_then(|row| row.code)
+        .and_then(|code| u32::try_from(code).ok());
+    // No diagnostics at all: the connection itself is gone.
+    let kind = code.map_or(ErrorKind::ConnectionLost, kind_of);
+    DriverError::new(kind, code, &message, error)
+}
+
+diesel_primitives!(
+    MysqlConnection,
+    tables: "SELECT CAST(table_name AS CHAR) AS value FROM information_schema.tables WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE' ORDER BY table_name",
+    placeholders: ["?", "?", "?"],
+    classify: classify
+);
+
+/// Runs a query of strata's own, classifying its failure.
+fn query<T>(
+    conn: &mut MysqlConnection,
+    run: impl FnOnce(&mut MysqlConnection) -> diesel::QueryResult<T>,
+) -> Result<T, DriverError> {
+    run(conn).map_err(|error| classify(conn, error))
+}
 
 /// A MySQL or MariaDB database.
 pub(super) struct MysqlBackend {
     conn: MysqlConnection,
     client_url: String,
+    charset: Option<String>,
+    /// `CONNECTION_ID()` of `conn`.
+    work_connection_id: i64,
     holder: Holder,
-    lock: Option<HeldLock>,
+    progress_table_ready: bool,
 }
-
-/// The lock while held: the dedicated connection beats in a thread of its own, so that a
-/// waiter on another Galera node can tell a live holder (busy with a long ALTER) from a dead
-/// one.
-struct HeldLock {
-    stop: mpsc::Sender<()>,
-    heartbeat: JoinHandle<MysqlConnection>,
-}
-
-/// The lock table. Creating it is the lock: DDL is atomic, and on Galera it is replicated in
-/// total order, so exactly one run on the whole cluster succeeds. Its single row says who
-/// holds it, beats while the holder lives, and records the unit in progress (with how far it
-/// got, once a statement of it failed).
-const CREATE_LOCK_TABLE: &str = "CREATE TABLE strata_db_sync_lock (\
-    id INTEGER NOT NULL, holder VARCHAR(255) NOT NULL, server VARCHAR(255) NOT NULL, \
-    db_user VARCHAR(255) NOT NULL, connection_id BIGINT NOT NULL, beat BIGINT NOT NULL, \
-    unit VARCHAR(255) NULL, statement_index INTEGER NULL, PRIMARY KEY (id)) ENGINE=InnoDB";
-
-#[derive(QueryableByName, Debug, Clone, PartialEq, Eq)]
-struct LockRow {
-    #[diesel(sql_type = Text)]
-    holder: String,
-    /// The holder's lock connection.
-    #[diesel(embed)]
-    owner: Identity,
-    #[diesel(sql_type = BigInt)]
-    beat: i64,
-    #[diesel(sql_type = Nullable<Text>)]
-    unit: Option<String>,
-    #[diesel(sql_type = Nullable<Integer>)]
-    statement_index: Option<i32>,
-}
-
-const SELECT_LOCK_ROW: &str =
-    "SELECT holder, server, db_user, connection_id, beat, unit, statement_index FROM strata_db_sync_lock WHERE id = 1";
 
 /// Who a connection is, as the lock row records it.
 #[derive(QueryableByName, Debug, Clone, PartialEq, Eq)]
 struct Identity {
+    /// `host:port` of the server (on Galera: of the node).
     #[diesel(sql_type = Text)]
     server: String,
     #[diesel(sql_type = Text)]
@@ -73,46 +147,81 @@ struct Identity {
     connection_id: i64,
 }
 
-fn identity(conn: &mut MysqlConnection) -> QueryResult<Identity> {
-    diesel::sql_query(
-        "SELECT CAST(CONCAT(@@hostname, ':', @@port) AS CHAR) AS server, CAST(CURRENT_USER() AS CHAR) AS db_user, \
-         CAST(CONNECTION_ID() AS SIGNED) AS connection_id",
-    )
-    .get_result(conn)
+fn identity(conn: &mut MysqlConnection) -> Result<Identity, DriverError> {
+    query(conn, |conn| {
+        diesel::sql_query(
+            "SELECT CAST(CONCAT(@@hostname, ':', @@port) AS CHAR) AS server, CAST(CURRENT_USER() AS CHAR) AS db_user, \
+             CAST(CONNECTION_ID() AS SIGNED) AS connection_id",
+        )
+        .get_result(conn)
+    })
 }
 
-fn read_lock_row(conn: &mut MysqlConnection) -> QueryResult<Option<LockRow>> {
-    diesel::sql_query(SELECT_LOCK_ROW).get_result::<LockRow>(conn).optional()
+#[derive(QueryableByName, Debug, Clone, PartialEq, Eq)]
+struct LockRow {
+    #[diesel(sql_type = Text)]
+    holder: String,
+    /// The holder's lock connection.
+    #[diesel(embed)]
+    owner: Identity,
+    /// The holder's connection that runs the migrations: after a kill, the server may go on
+    /// with a statement batch it received until it notices the client is gone.
+    #[diesel(sql_type = BigInt)]
+    work_connection_id: i64,
+    #[diesel(sql_type = BigInt)]
+    beat: i64,
 }
 
-/// Inserts this run's row; `carried` keeps the progress record of a dead holder.
-fn insert_lock_row(
-    conn: &mut MysqlConnection,
-    holder: &Holder,
-    me: &Identity,
-    carried: Option<&LockRow>,
-) -> QueryResult<usize> {
-    diesel::sql_query(
-        "INSERT INTO strata_db_sync_lock (id, holder, server, db_user, connection_id, beat, unit, statement_index) \
-         VALUES (1, ?, ?, ?, ?, 0, ?, ?)",
-    )
-    .bind::<Text, _>(&holder.0)
-    .bind::<Text, _>(&me.server)
-    .bind::<Text, _>(&me.db_user)
-    .bind::<BigInt, _>(me.connection_id)
-    .bind::<Nullable<Text>, _>(carried.and_then(|row| row.unit.clone()))
-    .bind::<Nullable<Integer>, _>(carried.and_then(|row| row.statement_index))
-    .execute(conn)
+fn read_lock_row(conn: &mut MysqlConnection) -> Result<Option<LockRow>, DriverError> {
+    query(conn, |conn| {
+        diesel::sql_query(
+            "SELECT holder, server, db_user, connection_id, work_connection_id, beat FROM strata_db_sync_lock WHERE id = 1",
+        )
+            .get_result::<LockRow>(conn)
+            .optional()
+    })
 }
 
-/// The lock table vanished between two statements: its holder just released it.
-fn is_missing_table(error: &diesel::result::Error) -> bool {
-    error.to_string().contains("doesn't exist")
+#[derive(QueryableByName, Debug, Clone)]
+struct ProgressRow {
+    #[diesel(sql_type = Text)]
+    unit: String,
+    #[diesel(sql_type = Text)]
+    holder: String,
+    #[diesel(sql_type = Integer)]
+    applied: i32,
+    #[diesel(sql_type = Integer)]
+    failed: i32,
+    #[diesel(sql_type = Text)]
+    statement_hashes: String,
 }
 
-fn is_duplicate(error: &diesel::result::Error) -> bool {
-    let text = error.to_string();
-    text.contains("Duplicate entry") || text.contains("Deadlock")
+impl ProgressRow {
+    fn applied(&self) -> usize {
+        usize::try_from(self.applied).unwrap_or_default()
+    }
+}
+
+fn read_progress(conn: &mut MysqlConnection) -> Result<Option<ProgressRow>, DriverError> {
+    query(conn, |conn| {
+        diesel::sql_query(
+            "SELECT unit, holder, applied, failed, statement_hashes FROM strata_db_sync_progress ORDER BY unit LIMIT 1",
+        )
+        .get_result::<ProgressRow>(conn)
+        .optional()
+    })
+}
+
+/// The hash recorded for an applied statement (64 bits of SHA-256 are plenty to tell a
+/// changed statement).
+fn statement_hash(statement: &str) -> String {
+    let digest = Sha256::digest(statement.as_bytes());
+    digest[..8].iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// A MySQL string literal.
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
 }
 
 impl Backend for MysqlBackend {
@@ -120,160 +229,59 @@ impl Backend for MysqlBackend {
         Dialect::Mysql
     }
 
-    fn lock(&mut self, options: &LockOptions) -> Result<(), DbError> {
-        let failure = |error: diesel::result::Error| DbError::statement("cannot take the db_sync lock", error);
-        let mut conn = MysqlConnection::establish(&self.client_url)
-            .map_err(|error| DbError::statement("cannot open the lock connection", error))?;
-        let me = identity(&mut conn).map_err(failure)?;
-        let mut watch = LockWatch::default();
-        wait_for_lock(options, || {
-            let attempt = match conn.batch_execute(CREATE_LOCK_TABLE) {
-                Ok(()) => match insert_lock_row(&mut conn, &self.holder, &me, None) {
-                    Ok(_) => Ok(Attempt::Acquired),
-                    Err(error) if is_duplicate(&error) => Ok(Attempt::Held(CREATING.to_owned())),
-                    Err(error) => Err(error),
-                },
-                Err(error) if error.to_string().contains("already exists") => {
-                    self.try_take_over(&mut conn, &me, &mut watch, options)
-                }
-                Err(error) => Err(error),
+    fn read_state(&mut self) -> Result<DatabaseState, DbError> {
+        let mut state = read_versions(&mut self.conn)?;
+        let tables = self.conn.list_tables().map_err(DbError::query("cannot list the tables"))?;
+        if tables.iter().any(|table| table == PROGRESS_TABLE) {
+            let row = read_progress(&mut self.conn).map_err(DbError::query("cannot read strata_db_sync_progress"))?;
+            state.interrupted = match row {
+                Some(row) => Some(Interrupted {
+                    unit: row.unit.parse::<UnitId>().map_err(|message| DbError::Query {
+                        context: "strata_db_sync_progress records an unreadable unit".into(),
+                        source: DriverError::unexpected(message),
+                    })?,
+                    applied: row.applied(),
+                    holder: row.holder,
+                }),
+                None => None,
             };
-            match attempt {
-                Err(error) if is_missing_table(&error) => Ok(Attempt::Held(CREATING.to_owned())),
-                other => other.map_err(failure),
+        }
+        Ok(state)
+    }
+
+    fn lock(&mut self, options: &LockOptions) -> Result<LockGuard, DbError> {
+        let failure = DbError::query("cannot take the db_sync lock");
+        let mut conn = self.open().map_err(DbError::query("cannot open the lock connection"))?;
+        let me = identity(&mut conn).map_err(&failure)?;
+        let mut watch = LockWatch::default();
+        wait_for_lock(options, || match self.try_lock(&mut conn, &me, &mut watch, options) {
+            Ok(attempt) => Ok(attempt),
+            // Another run is creating, taking or dropping the lock at this very moment.
+            Err(error)
+                if matches!(error.kind, ErrorKind::Conflict | ErrorKind::DuplicateRow | ErrorKind::NoSuchTable) =>
+            {
+                Ok(Attempt::Held(CHANGING.to_owned()))
             }
+            Err(error) => Err(failure(error)),
         })?;
-        self.lock = Some(start_heartbeat(conn, options));
-        Ok(())
+        Ok(LockGuard::new(Box::new(start_heartbeat(conn, me, options))))
     }
 
-    fn unlock(&mut self) -> Result<(), DbError> {
-        let Some(held) = self.lock.take() else { return Ok(()) };
-        // The heartbeat thread ends as soon as the channel closes, and hands the connection back.
-        drop(held.stop);
-        let mut conn = held
-            .heartbeat
-            .join()
-            .map_err(|_| DbError::Concurrent("the db_sync lock heartbeat thread panicked".into()))?;
-        let failure = |error: diesel::result::Error| DbError::statement("cannot release the db_sync lock", error);
-        // A unit left half-applied (its statement failed, or a dead holder's unit was not
-        // resumed) keeps its record: the lock row stays, its connection closes with this
-        // process, and the next db_sync takes it over and resumes the unit.
-        let removed = diesel::sql_query(
-            "DELETE FROM strata_db_sync_lock WHERE id = 1 AND connection_id = CONNECTION_ID() AND unit IS NULL",
-        )
-        .execute(&mut conn)
-        .map_err(failure)?;
-        if removed == 0 {
-            if let Ok(Some(row)) = read_lock_row(&mut conn) {
-                if row.owner.connection_id == identity(&mut conn).map_err(failure)?.connection_id {
-                    let unit = row.unit.unwrap_or_default();
-                    log::warn!("{unit} is not finished: its progress stays recorded in strata_db_sync_lock, and the next db_sync resumes it");
-                    return Ok(());
-                }
-            }
+    fn apply(&mut self, unit: &Unit<'_>) -> Result<(), DbError> {
+        if unit.create_version_table {
+            // Idempotent, so that a unit interrupted right after it can run again.
+            let create = CREATE_ALEMBIC_VERSION.replacen("CREATE TABLE", "CREATE TABLE IF NOT EXISTS", 1);
+            self.conn.execute(&create).map_err(DbError::query("cannot create alembic_version"))?;
         }
-        if removed == 1 {
-            conn.batch_execute("DROP TABLE IF EXISTS strata_db_sync_lock").map_err(failure)?;
-        } else {
-            log::warn!("the db_sync lock was taken over by another run while this one held it; leaving it to that run");
+        if !unit.statements.is_empty() {
+            self.apply_statements(unit)?;
         }
-        Ok(())
-    }
-
-    fn record_progress(&mut self, progress: Option<(&UnitId, Option<usize>)>) -> Result<(), DbError> {
-        let (unit, index) = match progress {
-            Some((unit, index)) => {
-                (Some(unit.to_string()), index.map(|index| i32::try_from(index).unwrap_or(i32::MAX)))
-            }
-            None => (None, None),
-        };
-        let matched = diesel::sql_query(
-            "UPDATE strata_db_sync_lock SET unit = ?, statement_index = ? WHERE id = 1 AND holder = ?",
-        )
-        .bind::<Nullable<Text>, _>(unit)
-        .bind::<Nullable<Integer>, _>(index)
-        .bind::<Text, _>(&self.holder.0)
-        .execute(&mut self.conn)
-        .map_err(|error| DbError::statement("cannot record progress in strata_db_sync_lock", error))?;
-        if matched != 1 {
-            return Err(DbError::Concurrent(
-                "this run no longer holds the db_sync lock (another run took it over): stopping; run strata-manage db_sync --check".into(),
-            ));
-        }
-        Ok(())
-    }
-
-    fn read_interrupted(&mut self) -> Result<Option<Interrupted>, DbError> {
-        let row = read_lock_row(&mut self.conn)
-            .map_err(|error| DbError::statement("cannot read strata_db_sync_lock", error))?;
-        let Some(row) = row else { return Ok(None) };
-        let Some(unit) = row.unit else { return Ok(None) };
-        let unit = unit.parse::<UnitId>().map_err(|message| DbError::Statement {
-            context: "strata_db_sync_lock records an unreadable unit".into(),
-            message,
-        })?;
-        let statement = row.statement_index.and_then(|index| usize::try_from(index).ok());
-        Ok(Some(Interrupted { unit, statement, holder: row.holder }))
-    }
-
-    /// Sends a unit's statements as one multi-statement batch: diesel's MySQL client pays
-    /// three round trips per call, which made statement-by-statement execution markedly
-    /// slower than the server's own client. A session variable set before each statement
-    /// tells which one failed; the server stops a batch at its first error.
-    fn execute_all(&mut self, statements: &[String]) -> Result<(), (usize, DbError)> {
-        if statements.is_empty() {
-            return Ok(());
-        }
-        let mut batch = String::new();
-        for (index, statement) in statements.iter().enumerate() {
-            log::debug!(target: "strata::sql", "{statement}");
-            // The newline keeps the ';' out of a trailing `--` comment.
-            batch.push_str(&format!("SET @strata_statement = {index};\n{statement}\n;\n"));
-        }
-        let Err(error) = self.conn.batch_execute(&batch) else { return Ok(()) };
-        #[derive(diesel::QueryableByName)]
-        struct Position {
-            #[diesel(sql_type = Nullable<BigInt>)]
-            position: Option<i64>,
-        }
-        let index = diesel::sql_query("SELECT CAST(@strata_statement AS SIGNED) AS position")
-            .get_result::<Position>(&mut self.conn)
-            .ok()
-            .and_then(|row| row.position)
-            .and_then(|position| usize::try_from(position).ok())
-            .unwrap_or_default();
-        Err((index, DbError::statement("statement failed", error)))
-    }
-
-    fn is_already_applied(&self, message: &str) -> bool {
-        const ALREADY: [&str; 8] = [
-            "already exists",
-            "Duplicate column name",
-            "Duplicate key name",
-            "Duplicate entry",
-            "Duplicate foreign key constraint name",
-            "Multiple primary key defined",
-            "Can't DROP",
-            "check that it exists",
-        ];
-        ALREADY.iter().any(|pattern| message.contains(pattern))
+        self.finish(unit)
     }
 }
 
-impl Drop for MysqlBackend {
-    /// A run that ends without unlocking (an error path, a panic) still removes its lock.
-    fn drop(&mut self) {
-        if self.lock.is_some() {
-            if let Err(error) = self.unlock() {
-                log::warn!("could not release the db_sync lock: {error}");
-            }
-        }
-    }
-}
-
-/// How a waiter describes a lock table whose row is not (or no longer) there.
-const CREATING: &str = "a run that is taking or releasing the lock";
+/// How a waiter describes a lock that is being created, taken or released right now.
+const CHANGING: &str = "a run that is taking or releasing the lock";
 
 /// What a waiter has seen of the lock so far, to tell a dead holder from a busy one by its
 /// own clock (the servers' clocks play no part).
@@ -281,120 +289,414 @@ const CREATING: &str = "a run that is taking or releasing the lock";
 struct LockWatch {
     last: Option<LockRow>,
     unchanged_since: Option<Instant>,
-    empty_since: Option<Instant>,
+}
+
+/// A new session: English messages (what the operator reads; strata itself decides by
+/// error number) and, on Galera, causal reads.
+fn open_session(client_url: &str, charset: Option<&str>) -> Result<MysqlConnection, DriverError> {
+    let mut conn = MysqlConnection::establish(client_url).map_err(|error| {
+        let message = error.to_string();
+        DriverError::new(ErrorKind::ConnectionLost, None, &message, error)
+    })?;
+    conn.execute("SET SESSION lc_messages = 'en_US'")?;
+    match conn.execute("SET SESSION wsrep_sync_wait = 1") {
+        // MySQL without Galera has no such variable (1193): nothing to wait for.
+        Err(error) if error.code == Some(1193) => {}
+        other => other?,
+    }
+    if let Some(charset) = charset {
+        conn.execute(&format!("SET NAMES {charset}"))?;
+    }
+    Ok(conn)
 }
 
 impl MysqlBackend {
-    /// The lock table exists: wait, or take over from a dead holder.
-    fn try_take_over(
+    fn open(&self) -> Result<MysqlConnection, DriverError> {
+        open_session(&self.client_url, self.charset.as_deref())
+    }
+
+    /// One try at the lock.
+    fn try_lock(
         &self,
         conn: &mut MysqlConnection,
         me: &Identity,
         watch: &mut LockWatch,
         options: &LockOptions,
-    ) -> QueryResult<Attempt> {
-        let Some(row) = read_lock_row(conn)? else {
-            // Created, row not yet inserted: its creator is between two statements, or died there.
-            let since = *watch.empty_since.get_or_insert_with(Instant::now);
-            if since.elapsed() < options.stale_after {
-                return Ok(Attempt::Held(CREATING.to_owned()));
+    ) -> Result<Attempt, DriverError> {
+        let row = match read_lock_row(conn) {
+            Err(error) if error.kind == ErrorKind::NoSuchTable => {
+                conn.execute(CREATE_LOCK_TABLE)?;
+                None
             }
-            log::warn!("Taking over an empty db_sync lock table left by a run that died while taking the lock");
-            return match insert_lock_row(conn, &self.holder, me, None) {
-                Ok(_) => Ok(Attempt::Acquired),
-                Err(error) if is_duplicate(&error) => Ok(Attempt::Held(CREATING.to_owned())),
-                Err(error) => Err(error),
-            };
+            other => other?,
         };
-        watch.empty_since = None;
+        let Some(row) = row else {
+            self.insert_lock_row(conn, me)?;
+            return Ok(Attempt::Acquired);
+        };
         if watch.last.as_ref() != Some(&row) {
             watch.unchanged_since = Some(Instant::now());
         }
         watch.last = Some(row.clone());
-        let visible_here = row.owner.server == me.server && row.owner.db_user == me.db_user;
-        let dead_here = visible_here && !connection_alive(conn, row.owner.connection_id)?;
+        let same_server = row.owner.server == me.server && row.owner.db_user == me.db_user;
+        let dead_here = same_server
+            && !connection_alive(conn, row.owner.connection_id)?
+            && !connection_alive(conn, row.work_connection_id)?;
         let silent = watch.unchanged_since.is_some_and(|since| since.elapsed() >= options.stale_after);
-        let held = || {
-            let doing = row.unit.as_deref().map(|unit| format!(" (now applying {unit})")).unwrap_or_default();
-            Attempt::Held(format!("{}{doing}", row.holder))
-        };
         if !dead_here && !silent {
-            return Ok(held());
+            return Ok(Attempt::Held(row.holder));
         }
-        // Compare-and-swap of the row in one transaction: of several waiters, one wins.
-        conn.batch_execute("BEGIN")?;
-        let removed = diesel::sql_query(
-            "DELETE FROM strata_db_sync_lock WHERE id = 1 AND holder = ? AND connection_id = ? AND beat = ?",
-        )
-        .bind::<Text, _>(&row.holder)
-        .bind::<BigInt, _>(row.owner.connection_id)
-        .bind::<BigInt, _>(row.beat)
-        .execute(conn)?;
-        if removed != 1 {
-            conn.batch_execute("ROLLBACK")?;
-            return Ok(held());
+        // Compare-and-swap: of several waiters, one wins (on Galera by certification).
+        let taken = query(conn, |conn| {
+            diesel::sql_query(
+                "UPDATE strata_db_sync_lock SET holder = ?, server = ?, db_user = ?, connection_id = ?, \
+                 work_connection_id = ?, beat = 0 \
+                 WHERE id = 1 AND holder = ? AND server = ? AND connection_id = ? AND beat = ?",
+            )
+            .bind::<Text, _>(&self.holder.0)
+            .bind::<Text, _>(&me.server)
+            .bind::<Text, _>(&me.db_user)
+            .bind::<BigInt, _>(me.connection_id)
+            .bind::<BigInt, _>(self.work_connection_id)
+            .bind::<Text, _>(&row.holder)
+            .bind::<Text, _>(&row.owner.server)
+            .bind::<BigInt, _>(row.owner.connection_id)
+            .bind::<BigInt, _>(row.beat)
+            .execute(conn)
+        })?;
+        if taken != 1 {
+            return Ok(Attempt::Held(row.holder));
         }
-        match insert_lock_row(conn, &self.holder, me, Some(&row)) {
-            Ok(_) => conn.batch_execute("COMMIT")?,
-            Err(error) => {
-                conn.batch_execute("ROLLBACK")?;
-                return if is_duplicate(&error) { Ok(held()) } else { Err(error) };
-            }
-        }
-        let reason = if dead_here { "its connection is gone" } else { "its heartbeat stopped" };
+        let reason = if dead_here {
+            "its connection is gone".to_owned()
+        } else {
+            format!("its heartbeat stopped for {} s", options.stale_after.as_secs())
+        };
         log::warn!("Took over the db_sync lock from {} ({reason})", row.holder);
         Ok(Attempt::Acquired)
     }
+
+    fn insert_lock_row(&self, conn: &mut MysqlConnection, me: &Identity) -> Result<(), DriverError> {
+        query(conn, |conn| {
+            diesel::sql_query(
+                "INSERT INTO strata_db_sync_lock (id, holder, server, db_user, connection_id, work_connection_id, beat) \
+                 VALUES (1, ?, ?, ?, ?, ?, 0)",
+            )
+            .bind::<Text, _>(&self.holder.0)
+            .bind::<Text, _>(&me.server)
+            .bind::<Text, _>(&me.db_user)
+            .bind::<BigInt, _>(me.connection_id)
+            .bind::<BigInt, _>(self.work_connection_id)
+            .execute(conn)
+        })
+        .map(drop)
+    }
+
+    /// Runs a unit's statements, each followed by its progress record, resuming after what
+    /// an earlier run recorded.
+    fn apply_statements(&mut self, unit: &Unit<'_>) -> Result<(), DbError> {
+        if !self.progress_table_ready {
+            self.conn
+                .execute(CREATE_PROGRESS_TABLE)
+                .map_err(DbError::query("cannot create strata_db_sync_progress"))?;
+            self.progress_table_ready = true;
+        }
+        let name = unit.id.to_string();
+        let hashes: Vec<String> = unit.statements.iter().map(|statement| statement_hash(statement)).collect();
+        let progress = read_progress(&mut self.conn).map_err(DbError::query("cannot read strata_db_sync_progress"))?;
+        let (mut next, maybe_applied) = match progress {
+            None => {
+                let insert = format!(
+                    "INSERT INTO strata_db_sync_progress (unit, holder, applied, failed, statement_hashes) VALUES ({}, {}, 0, 0, '')",
+                    literal(&name),
+                    literal(&self.holder.0)
+                );
+                self.conn.execute(&insert).map_err(DbError::query("cannot record progress"))?;
+                (0, false)
+            }
+            Some(row) if row.unit == name => {
+                let applied = row.applied().min(hashes.len());
+                let recorded: Vec<&str> = row.statement_hashes.split(',').filter(|hash| !hash.is_empty()).collect();
+                if let Some(differing) = (0..applied).find(|&index| recorded.get(index) != Some(&hashes[index].as_str())) {
+                    return Err(DbError::TreeChanged { unit: unit.title.clone(), applied, differing: differing + 1 });
+                }
+                log::warn!(
+                    "Resuming {}, interrupted by {}: statements 1 to {applied} of {} are applied already",
+                    unit.title,
+                    row.holder,
+                    hashes.len()
+                );
+                (applied, row.failed == 0)
+            }
+            Some(row) => {
+                return Err(DbError::Concurrent(format!(
+                    "strata_db_sync_progress records {} as unfinished, but {} is next: the version tables were changed since; check the schema against {}, then delete that row",
+                    row.unit, unit.title, row.unit
+                )))
+            }
+        };
+        // The statement an interrupted run may have been running when it died: its error
+        // saying its effect is already there is the proof that it was applied.
+        if maybe_applied && next < hashes.len() {
+            if let Err(failure) = self.run_batch(unit, &hashes, next, next + 1) {
+                match *failure {
+                    BatchFailure { step: Step::Statement, error, .. } if error.kind.means_already_applied() => {
+                        log::warn!(
+                            "Statement {} of {} was already applied by the interrupted run ({error})",
+                            next + 1,
+                            unit.title
+                        );
+                        self.record_applied(&name, next, &hashes[next])
+                            .map_err(DbError::query("cannot record progress"))?;
+                    }
+                    failure => return Err(self.statement_failed(unit, failure)),
+                }
+            }
+            next += 1;
+        }
+        if next < hashes.len() {
+            self.run_batch(unit, &hashes, next, hashes.len())
+                .map_err(|failure| self.statement_failed(unit, *failure))?;
+        }
+        Ok(())
+    }
+
+    /// Sends statements `from..to` as one multi-statement batch, each in a transaction with
+    /// its progress record: diesel's MySQL client pays three round trips per call. A session
+    /// variable says which step failed; the server stops a batch at its first error.
+    fn run_batch(
+        &mut self,
+        unit: &Unit<'_>,
+        hashes: &[String],
+        from: usize,
+        to: usize,
+    ) -> Result<(), Box<BatchFailure>> {
+        let name = literal(&unit.id.to_string());
+        let mut batch = String::new();
+        for (index, (statement, hash)) in unit.statements.iter().zip(hashes).enumerate().take(to).skip(from) {
+            log::debug!(target: "strata::sql", "{statement}");
+            // The newlines keep each ';' out of a trailing `--` comment.
+            batch.push_str(&format!(
+                "SET @strata_step = {};\nBEGIN;\n{statement}\n;\nSET @strata_step = {};\n\
+                 UPDATE strata_db_sync_progress SET applied = {}, failed = 0, statement_hashes = CONCAT(statement_hashes, '{},') WHERE unit = {name};\nCOMMIT;\n",
+                2 * index,
+                2 * index + 1,
+                index + 1,
+                hash,
+            ));
+        }
+        let Err(error) = self.conn.batch_execute(&batch) else { return Ok(()) };
+        let error = classify(&mut self.conn, error);
+        if let Err(rollback) = self.conn.execute("ROLLBACK") {
+            log::debug!("rollback after a failed statement: {rollback}");
+        }
+        #[derive(QueryableByName)]
+        struct StepRow {
+            #[diesel(sql_type = Nullable<BigInt>)]
+            step: Option<i64>,
+        }
+        let step = query(&mut self.conn, |conn| {
+            diesel::sql_query("SELECT CAST(@strata_step AS SIGNED) AS step").get_result::<StepRow>(conn)
+        })
+        .ok()
+        .and_then(|row| row.step)
+        .and_then(|step| usize::try_from(step).ok())
+        .unwrap_or(2 * from);
+        let kind = if step % 2 == 0 { Step::Statement } else { Step::Record };
+        Err(Box::new(BatchFailure { index: step / 2, step: kind, error }))
+    }
+
+    fn record_applied(&mut self, unit: &str, index: usize, hash: &str) -> Result<(), DriverError> {
+        self.conn.execute(&format!(
+            "UPDATE strata_db_sync_progress SET applied = {}, failed = 0, statement_hashes = CONCAT(statement_hashes, '{hash},') WHERE unit = {}",
+            index + 1,
+            literal(unit)
+        ))
+    }
+
+    /// Records how far a unit got when one of its statements failed, and describes it.
+    fn statement_failed(&mut self, unit: &Unit<'_>, failure: BatchFailure) -> DbError {
+        let BatchFailure { index, step, error } = failure;
+        // A statement that failed with an error did not apply (MySQL DDL statements are
+        // atomic): the next run must not take its "already exists" as proof that it did.
+        if step == Step::Statement && error.kind != ErrorKind::ConnectionLost {
+            let mark =
+                format!("UPDATE strata_db_sync_progress SET failed = 1 WHERE unit = {}", literal(&unit.id.to_string()));
+            if let Err(mark_error) = self.conn.execute(&mark) {
+                log::warn!("could not record that statement {} of {} failed: {mark_error}", index + 1, unit.title);
+            }
+        }
+        let applied = if index == 0 {
+            "no statement of it had been applied".to_owned()
+        } else {
+            format!(
+                "statements 1 to {index} of it are applied (MySQL commits each DDL statement); strata-manage db_sync resumes it once the cause is fixed"
+            )
+        };
+        let source = match step {
+            Step::Statement => error,
+            Step::Record => DriverError::new(
+                error.kind,
+                error.code,
+                &format!("recording the statement as applied failed: {}", error.message),
+                error,
+            ),
+        };
+        DbError::Statement(Box::new(StatementFailure::new(unit, index, applied, source)))
+    }
+
+    /// Writes the version row and removes the progress record in one transaction.
+    fn finish(&mut self, unit: &Unit<'_>) -> Result<(), DbError> {
+        let conn = &mut self.conn;
+        conn.execute("BEGIN").map_err(DbError::query("cannot begin a transaction"))?;
+        let outcome = record_version(conn, &unit.version).and_then(|()| {
+            if self.progress_table_ready && !unit.statements.is_empty() {
+                let delete =
+                    format!("DELETE FROM strata_db_sync_progress WHERE unit = {}", literal(&unit.id.to_string()));
+                conn.execute(&delete).map_err(DbError::query("cannot clear the progress record"))?;
+            }
+            conn.execute("COMMIT").map_err(DbError::query("cannot commit the version row"))
+        });
+        if outcome.is_err() {
+            let _ = conn.execute("ROLLBACK");
+        }
+        outcome
+    }
 }
 
-fn connection_alive(conn: &mut MysqlConnection, connection_id: i64) -> QueryResult<bool> {
-    #[derive(diesel::QueryableByName)]
+/// Which step of a statement's pair failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// The statement itself.
+    Statement,
+    /// Its progress record.
+    Record,
+}
+
+struct BatchFailure {
+    index: usize,
+    step: Step,
+    error: DriverError,
+}
+
+fn connection_alive(conn: &mut MysqlConnection, connection_id: i64) -> Result<bool, DriverError> {
+    #[derive(QueryableByName)]
     struct Count {
         #[diesel(sql_type = BigInt)]
         count: i64,
     }
-    let found: Count = diesel::sql_query("SELECT COUNT(*) AS count FROM information_schema.processlist WHERE id = ?")
-        .bind::<BigInt, _>(connection_id)
-        .get_result(conn)?;
+    let found: Count = query(conn, |conn| {
+        diesel::sql_query("SELECT COUNT(*) AS count FROM information_schema.processlist WHERE id = ?")
+            .bind::<BigInt, _>(connection_id)
+            .get_result(conn)
+    })?;
     Ok(found.count > 0)
 }
 
-fn start_heartbeat(mut conn: MysqlConnection, options: &LockOptions) -> HeldLock {
+/// The lock while held: its own connection beats in a thread, so that a waiter on another
+/// Galera node can tell a live holder (busy with a long ALTER) from a dead one.
+struct HeartbeatLock {
+    stop: Option<mpsc::Sender<()>>,
+    heartbeat: Option<JoinHandle<MysqlConnection>>,
+    me: Identity,
+    lost: Arc<AtomicBool>,
+    taken_by: Arc<Mutex<String>>,
+}
+
+fn start_heartbeat(mut conn: MysqlConnection, me: Identity, options: &LockOptions) -> HeartbeatLock {
     let interval = (options.stale_after / 6).clamp(Duration::from_millis(100), Duration::from_secs(10));
     let (stop, stopped) = mpsc::channel::<()>();
+    let lost = Arc::new(AtomicBool::new(false));
+    let taken_by = Arc::new(Mutex::new(String::new()));
+    let (thread_lost, thread_taken_by, thread_me) = (Arc::clone(&lost), Arc::clone(&taken_by), me.clone());
     let heartbeat = std::thread::spawn(move || {
         while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
-            let beat = diesel::sql_query(
-                "UPDATE strata_db_sync_lock SET beat = beat + 1 WHERE id = 1 AND connection_id = CONNECTION_ID()",
-            )
-            .execute(&mut conn);
+            let beat = query(&mut conn, |conn| {
+                diesel::sql_query(
+                    "UPDATE strata_db_sync_lock SET beat = beat + 1 WHERE id = 1 AND server = ? AND connection_id = ?",
+                )
+                .bind::<Text, _>(&thread_me.server)
+                .bind::<BigInt, _>(thread_me.connection_id)
+                .execute(conn)
+            });
             match beat {
                 Ok(1) => {}
-                Ok(_) => log::error!("the db_sync lock was taken over by another run while this one still holds it"),
-                Err(error) => log::warn!("db_sync lock heartbeat failed: {error}"),
+                Ok(_) | Err(DriverError { kind: ErrorKind::NoSuchTable, .. }) => {
+                    let holder =
+                        read_lock_row(&mut conn).ok().flatten().map_or_else(|| "nobody".to_owned(), |row| row.holder);
+                    log::error!("the db_sync lock was taken over by {holder} while this run held it");
+                    *thread_taken_by.lock().unwrap_or_else(|e| e.into_inner()) = holder;
+                    thread_lost.store(true, Ordering::SeqCst);
+                    break;
+                }
+                // A conflict with a waiter's read or a brief cluster hiccup: beat next time.
+                Err(error) => log::debug!("db_sync lock heartbeat: {error}"),
             }
         }
         conn
     });
-    HeldLock { stop, heartbeat }
+    HeartbeatLock { stop: Some(stop), heartbeat: Some(heartbeat), me, lost, taken_by }
 }
 
-diesel_primitives!(
-    MysqlBackend,
-    tables: "SELECT CAST(table_name AS CHAR) AS value FROM information_schema.tables WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE' ORDER BY table_name",
-    placeholders: ["?", "?", "?"]
-);
+impl HeldLock for HeartbeatLock {
+    fn verify(&mut self) -> Result<(), DbError> {
+        if self.lost.load(Ordering::SeqCst) {
+            let holder = self.taken_by.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            return Err(DbError::LockLost { holder });
+        }
+        Ok(())
+    }
+
+    fn release(&mut self) -> Result<(), DbError> {
+        // The heartbeat thread ends as soon as the channel closes, and hands the connection back.
+        drop(self.stop.take());
+        let Some(heartbeat) = self.heartbeat.take() else { return Ok(()) };
+        let mut conn =
+            heartbeat.join().map_err(|_| DbError::Concurrent("the db_sync lock heartbeat thread panicked".into()))?;
+        let failure = DbError::query("cannot release the db_sync lock");
+        let row = read_lock_row(&mut conn).map_err(&failure)?;
+        if !matches!(&row, Some(row) if row.owner == self.me) {
+            log::warn!("the db_sync lock was taken over by another run while this one held it; leaving it to that run");
+            return Ok(());
+        }
+        // An unfinished unit (its statement failed) keeps its progress record for the next
+        // run; otherwise strata's tables go, and the schema is the service's alone.
+        let unfinished = match read_progress(&mut conn) {
+            Ok(row) => row.is_some(),
+            Err(error) if error.kind == ErrorKind::NoSuchTable => false,
+            Err(error) => return Err(failure(error)),
+        };
+        if unfinished {
+            log::warn!("a migration is not finished: its progress stays recorded in {PROGRESS_TABLE}, and the next db_sync resumes it");
+        } else {
+            conn.execute("DROP TABLE IF EXISTS strata_db_sync_progress").map_err(&failure)?;
+        }
+        conn.execute("DROP TABLE IF EXISTS strata_db_sync_lock").map_err(&failure)
+    }
+}
 
 pub(super) fn connect(url: &DatabaseUrl) -> Result<MysqlBackend, DbError> {
-    let failure = |message: String| DbError::Connect { url: url.to_string(), message: super::one_line(&message) };
-    let mut conn = MysqlConnection::establish(&client_url(url)).map_err(|error| failure(error.to_string()))?;
-    if let Some(charset) = url.param("charset") {
-        if !charset.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'_') {
-            return Err(failure(format!("charset '{charset}' is not a character set name")));
+    let charset = match url.param("charset") {
+        Some(charset) if !charset.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'_') => {
+            return Err(DbError::Connect {
+                url: url.to_string(),
+                source: DriverError::unexpected(format!("charset '{charset}' is not a character set name")),
+            })
         }
-        conn.batch_execute(&format!("SET NAMES {charset}")).map_err(|error| failure(error.to_string()))?;
-    }
-    Ok(MysqlBackend { conn, client_url: client_url(url), holder: Holder::this_process(), lock: None })
+        other => other.map(str::to_owned),
+    };
+    let client_url = client_url(url);
+    let failure = |source| DbError::Connect { url: url.to_string(), source };
+    let mut conn = open_session(&client_url, charset.as_deref()).map_err(failure)?;
+    let work_connection_id = identity(&mut conn).map_err(failure)?.connection_id;
+    Ok(MysqlBackend {
+        conn,
+        client_url,
+        charset,
+        work_connection_id,
+        holder: Holder::this_process(),
+        progress_table_ready: false,
+    })
 }
 
 /// The URL form diesel's MySQL client parses (credentials percent-encoded again).

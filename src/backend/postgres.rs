@@ -4,9 +4,14 @@ use diesel::connection::SimpleConnection;
 use diesel::sql_types::Text;
 use diesel::{Connection, PgConnection, RunQueryDsl};
 
-use super::{diesel_primitives, wait_for_lock, Attempt, Backend, DbError};
+use super::{
+    apply_in_transaction, diesel_primitives, read_versions, wait_for_lock, Attempt, Backend, DbError, DriverError,
+    HeldLock, LockGuard, Unit, TRANSACTION,
+};
+use crate::dialect::Dialect;
 use crate::lock::{Holder, LockOptions};
-use crate::url::{DatabaseUrl, Dialect, Target};
+use crate::state::DatabaseState;
+use crate::url::{DatabaseUrl, Target};
 
 /// libpq connection parameters that may be given as URL query parameters; others are
 /// ignored (with a debug log), as SQLAlchemy drivers ignore what they do not know.
@@ -30,9 +35,28 @@ const LOCK_KEY: i64 = 0x5354_5241_5441_0001;
 pub(super) struct PostgresBackend {
     conn: PgConnection,
     conninfo: String,
-    /// The dedicated connection holding the advisory lock: if this process dies, the server
-    /// closes it and the lock goes with it.
-    lock_conn: Option<PgConnection>,
+}
+
+/// The advisory lock, held by a dedicated connection: if this process dies, the server
+/// closes it and the lock goes with it.
+struct AdvisoryLock {
+    conn: PgConnection,
+}
+
+impl HeldLock for AdvisoryLock {
+    /// A session lock cannot be taken from a live session.
+    fn verify(&mut self) -> Result<(), DbError> {
+        Ok(())
+    }
+
+    fn release(&mut self) -> Result<(), DbError> {
+        single_text(&mut self.conn, &format!("SELECT CAST(pg_advisory_unlock({LOCK_KEY}) AS text) AS value"))
+            .map(drop)
+            .map_err(|error| DbError::Query {
+                context: "cannot release the db_sync lock".into(),
+                source: DriverError::from_diesel(error),
+            })
+    }
 }
 
 impl Backend for PostgresBackend {
@@ -40,35 +64,44 @@ impl Backend for PostgresBackend {
         Dialect::Postgresql
     }
 
-    fn lock(&mut self, options: &LockOptions) -> Result<(), DbError> {
-        let failure = |error: diesel::result::Error| DbError::statement("cannot take the db_sync lock", error);
-        let mut lock_conn = PgConnection::establish(&self.conninfo)
-            .map_err(|error| DbError::statement("cannot open the lock connection", error))?;
+    fn read_state(&mut self) -> Result<DatabaseState, DbError> {
+        read_versions(&mut self.conn)
+    }
+
+    fn lock(&mut self, options: &LockOptions) -> Result<LockGuard, DbError> {
+        let failure = |context: &str, error: diesel::result::Error| DbError::Query {
+            context: context.to_owned(),
+            source: DriverError::from_diesel(error),
+        };
+        let mut lock_conn = PgConnection::establish(&self.conninfo).map_err(|error| DbError::Query {
+            context: "cannot open the lock connection".into(),
+            source: DriverError::new(super::ErrorKind::ConnectionLost, None, &error.to_string(), error),
+        })?;
         // Shown in pg_stat_activity, so that a waiting run can say who holds the lock.
         diesel::sql_query("SELECT set_config('application_name', $1, false)")
             .bind::<Text, _>(Holder::this_process().to_string().chars().take(63).collect::<String>())
             .execute(&mut lock_conn)
-            .map_err(failure)?;
+            .map_err(|error| failure("cannot take the db_sync lock", error))?;
         wait_for_lock(options, || {
             let taken =
                 single_text(&mut lock_conn, &format!("SELECT CAST(pg_try_advisory_lock({LOCK_KEY}) AS text) AS value"))
-                    .map_err(failure)?;
+                    .map_err(|error| failure("cannot take the db_sync lock", error))?;
             if taken == "true" {
                 return Ok(Attempt::Acquired);
             }
             Ok(Attempt::Held(lock_holder(&mut lock_conn).unwrap_or_else(|_| "another session".to_owned())))
         })?;
-        self.lock_conn = Some(lock_conn);
-        Ok(())
+        Ok(LockGuard::new(Box::new(AdvisoryLock { conn: lock_conn })))
     }
 
-    fn unlock(&mut self) -> Result<(), DbError> {
-        if let Some(mut lock_conn) = self.lock_conn.take() {
-            single_text(&mut lock_conn, &format!("SELECT CAST(pg_advisory_unlock({LOCK_KEY}) AS text) AS value"))
-                .map_err(|error| DbError::statement("cannot release the db_sync lock", error))?;
-        }
-        Ok(())
+    fn apply(&mut self, unit: &Unit<'_>) -> Result<(), DbError> {
+        apply_in_transaction(&mut self.conn, &TRANSACTION, unit)
     }
+}
+
+/// diesel keeps PostgreSQL's SQLSTATE to itself; its own classification is what there is.
+fn classify(_conn: &mut PgConnection, error: diesel::result::Error) -> DriverError {
+    DriverError::from_diesel(error)
 }
 
 /// Describes the session holding the advisory lock, from pg_locks and pg_stat_activity.
@@ -88,17 +121,21 @@ fn single_text(conn: &mut PgConnection, sql: &str) -> diesel::QueryResult<String
 }
 
 diesel_primitives!(
-    PostgresBackend,
+    PgConnection,
     tables: "SELECT table_name::text AS value FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name",
-    placeholders: ["$1", "$2", "$3"]
+    placeholders: ["$1", "$2", "$3"],
+    classify: classify
 );
 
 pub(super) fn connect(url: &DatabaseUrl) -> Result<PostgresBackend, DbError> {
-    let failure = |message: String| DbError::Connect { url: url.to_string(), message: super::one_line(&message) };
-    let mut conn = PgConnection::establish(&conninfo(url)).map_err(|error| failure(error.to_string()))?;
+    let failure = |source: DriverError| DbError::Connect { url: url.to_string(), source };
+    let mut conn = PgConnection::establish(&conninfo(url)).map_err(|error| {
+        failure(DriverError::new(super::ErrorKind::ConnectionLost, None, &error.to_string(), error))
+    })?;
     // NOTICEs would otherwise be printed by libpq straight to stderr.
-    conn.batch_execute("SET client_min_messages = warning").map_err(|error| failure(error.to_string()))?;
-    Ok(PostgresBackend { conn, conninfo: conninfo(url), lock_conn: None })
+    conn.batch_execute("SET client_min_messages = warning")
+        .map_err(|error| failure(DriverError::from_diesel(error)))?;
+    Ok(PostgresBackend { conn, conninfo: conninfo(url) })
 }
 
 /// A libpq `key=value` connection string (values quoted, so any password works).

@@ -2,98 +2,109 @@
 //! off, as Python's sqlite3 driver does for keystone, so that table rebuilds (alembic's batch
 //! mode) can drop and rename tables that others reference.
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, SqliteConnection};
 
-use super::{diesel_primitives, Access, Backend, DbError, Primitives};
+use super::{
+    apply_in_transaction, diesel_primitives, read_versions, Access, Backend, DbError, DriverError, ErrorKind, HeldLock,
+    LockGuard, Primitives, TransactionSql, Unit, TRANSACTION,
+};
+use crate::dialect::Dialect;
 use crate::lock::LockOptions;
-use crate::url::{DatabaseUrl, Dialect, Target};
+use crate::state::DatabaseState;
+use crate::url::{DatabaseUrl, Target};
 
 /// A SQLite database file.
 pub(super) struct SqliteBackend {
-    conn: SqliteConnection,
+    /// Shared with the lock, which is this connection's run-long write transaction.
+    conn: Rc<RefCell<SqliteConnection>>,
     path: PathBuf,
-    /// Whether the run-long write transaction (the lock) is open; units are then savepoints.
-    locked: bool,
 }
+
+/// Inside the run-long write transaction, each unit is a savepoint.
+const SAVEPOINT: TransactionSql = TransactionSql {
+    begin: "SAVEPOINT strata_unit",
+    commit: "RELEASE strata_unit",
+    rollback: "ROLLBACK TO strata_unit; RELEASE strata_unit",
+};
 
 /// How long SQLite retries a busy database by itself outside the lock (reads).
 const BUSY_TIMEOUT_MS: u64 = 60_000;
+
+/// The lock: the connection's open `BEGIN IMMEDIATE` transaction. Releasing commits the
+/// units applied under it.
+struct WriteTransaction {
+    conn: Rc<RefCell<SqliteConnection>>,
+}
+
+impl HeldLock for WriteTransaction {
+    fn verify(&mut self) -> Result<(), DbError> {
+        Ok(())
+    }
+
+    fn release(&mut self) -> Result<(), DbError> {
+        // Dropping the guard drops this handle: units after it are transactions of their own.
+        self.conn.borrow_mut().execute("COMMIT").map_err(DbError::query("cannot commit the db_sync run"))
+    }
+}
 
 impl Backend for SqliteBackend {
     fn dialect(&self) -> Dialect {
         Dialect::Sqlite
     }
 
+    fn read_state(&mut self) -> Result<DatabaseState, DbError> {
+        read_versions(&mut *self.conn.borrow_mut())
+    }
+
     /// `BEGIN IMMEDIATE` takes the database's write lock for the whole run: a second run waits
     /// here, then reads the state the first one left. The operating system drops the lock of a
     /// killed process, and SQLite rolls its unfinished transaction back on the next open.
-    fn lock(&mut self, options: &LockOptions) -> Result<(), DbError> {
-        self.set_busy_timeout(0)?;
-        let mut result = self.execute("BEGIN IMMEDIATE");
-        if result.as_ref().is_err_and(is_busy) {
-            log::info!("Waiting for the db_sync lock, held by {}", self.lock_holder());
-            self.set_busy_timeout(options.timeout.as_millis().try_into().unwrap_or(u64::MAX))?;
-            result = self.execute("BEGIN IMMEDIATE");
+    fn lock(&mut self, options: &LockOptions) -> Result<LockGuard, DbError> {
+        let mut conn = self.conn.borrow_mut();
+        set_busy_timeout(&mut conn, 0)?;
+        let mut result = conn.execute("BEGIN IMMEDIATE");
+        if result.as_ref().is_err_and(|error| error.kind == ErrorKind::Busy) {
+            log::info!("Waiting for the db_sync lock, held by {}", lock_holder(&self.path));
+            set_busy_timeout(&mut conn, options.timeout.as_millis().try_into().unwrap_or(u64::MAX))?;
+            result = conn.execute("BEGIN IMMEDIATE");
         }
-        self.set_busy_timeout(BUSY_TIMEOUT_MS)?;
+        set_busy_timeout(&mut conn, BUSY_TIMEOUT_MS)?;
         match result {
-            Ok(()) => {
-                self.locked = true;
-                Ok(())
+            Ok(()) => Ok(LockGuard::new(Box::new(WriteTransaction { conn: Rc::clone(&self.conn) }))),
+            Err(error) if error.kind == ErrorKind::Busy => {
+                Err(DbError::LockTimeout { holder: lock_holder(&self.path), waited_secs: options.timeout.as_secs() })
             }
-            Err(error) if is_busy(&error) => {
-                Err(DbError::LockTimeout { holder: self.lock_holder(), waited_secs: options.timeout.as_secs() })
-            }
-            Err(error) => Err(error),
+            Err(source) => Err(DbError::Query { context: "cannot take the db_sync lock".into(), source }),
         }
     }
 
-    fn unlock(&mut self) -> Result<(), DbError> {
-        if std::mem::take(&mut self.locked) {
-            self.execute("COMMIT")?;
-        }
-        Ok(())
-    }
-
-    fn begin(&mut self) -> Result<(), DbError> {
-        self.execute(if self.locked { "SAVEPOINT strata_unit" } else { "BEGIN IMMEDIATE" })
-    }
-
-    fn commit(&mut self) -> Result<(), DbError> {
-        self.execute(if self.locked { "RELEASE strata_unit" } else { "COMMIT" })
-    }
-
-    fn rollback(&mut self) -> Result<(), DbError> {
-        if self.locked {
-            self.execute("ROLLBACK TO strata_unit")?;
-            self.execute("RELEASE strata_unit")
-        } else {
-            self.execute("ROLLBACK")
-        }
+    fn apply(&mut self, unit: &Unit<'_>) -> Result<(), DbError> {
+        // Units run under the lock's transaction; without it (a library caller that took no
+        // lock) each is a transaction of its own.
+        let transaction = if Rc::strong_count(&self.conn) > 1 { &SAVEPOINT } else { &TRANSACTION };
+        apply_in_transaction(&mut *self.conn.borrow_mut(), transaction, unit)
     }
 }
 
-impl SqliteBackend {
-    /// Who holds the database file's lock: SQLite keeps no record of it, but on Linux the
-    /// kernel lists the processes holding POSIX locks on the file's inode.
-    fn lock_holder(&self) -> String {
-        let pids = locking_pids(&self.path);
-        if pids.is_empty() {
-            format!("another process writing to {}", self.path.display())
-        } else {
-            let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
-            format!("process {} writing to {}", pids.join(", "), self.path.display())
-        }
+/// Who holds the database file's lock: SQLite keeps no record of it, but on Linux the
+/// kernel lists the processes holding POSIX locks on the file's inode.
+fn lock_holder(path: &Path) -> String {
+    let pids = locking_pids(path);
+    if pids.is_empty() {
+        format!("another process writing to {}", path.display())
+    } else {
+        let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
+        format!("process {} writing to {}", pids.join(", "), path.display())
     }
+}
 
-    fn set_busy_timeout(&mut self, milliseconds: u64) -> Result<(), DbError> {
-        self.conn
-            .batch_execute(&format!("PRAGMA busy_timeout = {milliseconds}"))
-            .map_err(|error| DbError::statement("cannot set busy_timeout", error))
-    }
+fn set_busy_timeout(conn: &mut SqliteConnection, milliseconds: u64) -> Result<(), DbError> {
+    conn.execute(&format!("PRAGMA busy_timeout = {milliseconds}")).map_err(DbError::query("cannot set busy_timeout"))
 }
 
 /// Other processes holding a POSIX lock on `path`, from `/proc/locks` (empty elsewhere).
@@ -118,19 +129,31 @@ fn locking_pids(path: &Path) -> Vec<u32> {
     pids
 }
 
-fn is_busy(error: &DbError) -> bool {
-    error.to_string().contains("database is locked")
+/// SQLite's result code is not passed on by diesel, but its message for a code is the
+/// library's own constant (never translated): compare with the one for `SQLITE_BUSY`.
+fn classify(_conn: &mut SqliteConnection, error: diesel::result::Error) -> DriverError {
+    let mut classified = DriverError::from_diesel(error);
+    // SAFETY: sqlite3_errstr returns a pointer to a static, NUL-terminated string.
+    let busy = unsafe { std::ffi::CStr::from_ptr(libsqlite3_sys::sqlite3_errstr(libsqlite3_sys::SQLITE_BUSY)) };
+    if classified.message == busy.to_string_lossy() {
+        classified.kind = ErrorKind::Busy;
+    }
+    classified
 }
 
 diesel_primitives!(
-    SqliteBackend,
+    SqliteConnection,
     tables: "SELECT name AS value FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
-    placeholders: ["?", "?", "?"]
+    placeholders: ["?", "?", "?"],
+    classify: classify
 );
 
 pub(super) fn connect(url: &DatabaseUrl, access: Access) -> Result<Option<Box<dyn Backend>>, DbError> {
     let Target::File(path) = &url.target else { unreachable!("sqlite URLs always name a file") };
-    let failure = |message: String| DbError::Connect { url: url.to_string(), message };
+    let failure = |message: String| DbError::Connect {
+        url: url.to_string(),
+        source: DriverError::new(ErrorKind::ConnectionLost, None, &message, message.clone()),
+    };
     let directory = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
         _ => PathBuf::from("."),
@@ -155,7 +178,7 @@ pub(super) fn connect(url: &DatabaseUrl, access: Access) -> Result<Option<Box<dy
     let mut conn = SqliteConnection::establish(&target).map_err(|error| failure(error.to_string()))?;
     conn.batch_execute(&format!("PRAGMA foreign_keys = OFF; PRAGMA busy_timeout = {BUSY_TIMEOUT_MS};"))
         .map_err(|error| failure(error.to_string()))?;
-    Ok(Some(Box::new(SqliteBackend { conn, path: path.clone(), locked: false })))
+    Ok(Some(Box::new(SqliteBackend { conn: Rc::new(RefCell::new(conn)), path: path.clone() })))
 }
 
 fn journal_path(path: &Path) -> PathBuf {

@@ -211,59 +211,61 @@ fn head_files_agree_with_the_graph() {
     assert_eq!(graph.base().id, BASE);
 }
 
-fn interrupted(unit: UnitId, statement: Option<usize>) -> Option<Interrupted> {
-    Some(Interrupted { unit, statement, holder: "strata-manage db_sync on node1, pid 42".into() })
+fn interrupted(unit: UnitId, applied: usize) -> Option<Interrupted> {
+    Some(Interrupted { unit, applied, holder: "strata-manage db_sync on node1, pid 42".into() })
 }
 
 #[test]
-fn an_interrupted_revision_is_resumed_first() {
+fn an_interrupted_revision_must_come_first_and_check_reports_it() {
     let mut state = alembic(&[EXPAND[2], CONTRACT[0]]);
-    state.interrupted = interrupted(UnitId::Revision(EXPAND[3].into()), None);
+    state.interrupted = interrupted(UnitId::Revision(EXPAND[3].into()), 0);
     let plan = plan_sync(trees(), &state, Target::Full).unwrap();
-    assert_eq!(plan.revisions[0].revision.id, EXPAND[3]);
-    assert_eq!(plan.revisions[0].resume_through, Some(usize::MAX), "killed: any statement may be done");
-    assert!(plan.revisions[1..].iter().all(|step| step.resume_through.is_none()));
+    assert_eq!(plan.unit_ids()[0], UnitId::Revision(EXPAND[3].into()), "the backend resumes it first");
     let error = check(trees(), &state).unwrap_err();
-    assert!(matches!(error, PlanError::Interrupted { statement: None, .. }), "{error}");
-    state.interrupted = interrupted(UnitId::Revision(EXPAND[3].into()), Some(0));
-    assert_eq!(plan_sync(trees(), &state, Target::Full).unwrap().revisions[0].resume_through, Some(0));
+    assert!(matches!(error, PlanError::Interrupted { applied: 0, .. }), "{error}");
+    assert!(!error.to_string().contains("statements 1 to"), "nothing recorded, nothing claimed: {error}");
+    state.interrupted = interrupted(UnitId::Revision(EXPAND[3].into()), 1);
     let error = check(trees(), &state).unwrap_err();
     assert!(error.to_string().contains("(statements 1 to 1 applied)"), "{error}");
     assert!(error.to_string().contains("run strata-manage db_sync"), "{error}");
 }
 
 #[test]
-fn an_interrupted_base_revision_is_resumed_despite_its_tables() {
+fn an_interrupted_base_revision_is_planned_despite_its_tables() {
     let state = DatabaseState {
         alembic_versions: Some(vec![]),
         tables: vec!["access_rule".into(), "project".into()],
-        interrupted: interrupted(UnitId::Revision(BASE.into()), Some(17)),
+        interrupted: interrupted(UnitId::Revision(BASE.into()), 17),
         ..empty()
     };
     let plan = plan_sync(trees(), &state, Target::Expand).unwrap();
     assert_eq!(plan.revisions[0].revision.id, BASE);
-    assert_eq!(plan.revisions[0].resume_through, Some(17));
     assert!(!plan.create_version_table, "alembic_version exists already");
 }
 
 #[test]
-fn an_interrupted_legacy_version_is_resumed() {
+fn an_interrupted_legacy_version_comes_first() {
     let mut state = legacy(72);
-    state.interrupted = interrupted(UnitId::Legacy { repository_id: "keystone_expand".into(), version: 73 }, Some(5));
+    let unit = UnitId::Legacy { repository_id: "keystone_expand".into(), version: 73 };
+    state.interrupted = interrupted(unit.clone(), 5);
     let plan = plan_sync(trees(), &state, Target::Full).unwrap();
-    assert_eq!(plan.legacy[0].resume_through, Some(5));
+    assert_eq!(plan.unit_ids()[0], unit);
 }
 
 #[test]
-fn a_marker_for_a_recorded_unit_is_ignored_and_one_out_of_order_is_refused() {
+fn an_interrupted_unit_that_is_not_next_is_refused() {
     let mut state = alembic(&[EXPAND[3], CONTRACT[0]]);
-    state.interrupted = interrupted(UnitId::Revision(EXPAND[3].into()), None);
-    let plan = plan_sync(trees(), &state, Target::Full).unwrap();
-    assert!(plan.revisions.iter().all(|step| step.resume_through.is_none()));
-    assert_eq!(check(trees(), &state).unwrap().outcome, CheckOutcome::ExpandPending, "nothing is half-applied");
-    state.interrupted = interrupted(UnitId::Revision(EXPAND[5].into()), None);
+    // Recorded already: the version tables were changed by hand after the interruption.
+    state.interrupted = interrupted(UnitId::Revision(EXPAND[3].into()), 2);
     let error = plan_sync(trees(), &state, Target::Full).unwrap_err();
     assert!(matches!(error, PlanError::InterruptedOutOfOrder { .. }), "{error}");
+    state.interrupted = interrupted(UnitId::Revision(EXPAND[5].into()), 0);
+    let error = plan_sync(trees(), &state, Target::Full).unwrap_err();
+    assert!(error.to_string().contains(&format!("revision {} comes first", EXPAND[4])), "{error}");
+    state = alembic(&[EXPAND[5], CONTRACT[2]]);
+    state.interrupted = interrupted(UnitId::Revision(EXPAND[5].into()), 0);
+    let error = plan_sync(trees(), &state, Target::Full).unwrap_err();
+    assert!(error.to_string().contains("nothing (the database is at the heads) comes first"), "{error}");
 }
 
 #[test]

@@ -3,8 +3,9 @@
 
 use serde::Deserialize;
 
-use super::{by_folder, file_name, shown, MigrationSql, TreeError, TreeFile};
+use super::{by_folder, file_name, shown, FromSqlFiles, TreeError, TreeFile};
 use crate::graph::{Branch, Revision, RevisionGraph};
+use crate::sql::MigrationSql;
 
 /// Files allowed at the root of an alembic tree besides revision folders.
 const ROOT_FILES: [&str; 3] = ["EXPAND_HEAD", "CONTRACT_HEAD", "README.md"];
@@ -96,11 +97,11 @@ pub fn parse(root: &str, files: &[TreeFile]) -> Result<RevisionGraph, TreeError>
     for (branch, path, declared) in declared_heads {
         let actual = graph.head(branch).map(|revision| revision.id.as_str());
         if actual != Some(declared.as_str()) {
-            return Err(TreeError::Graph(format!(
+            return Err(TreeError::Graph(crate::graph::GraphError(format!(
                 "{} says the {branch} head is {declared:?}, but the graph's {branch} head is {}",
                 shown(root, &path),
                 actual.map_or("missing".to_owned(), |id| format!("{id:?}")),
-            )));
+            ))));
         }
     }
     Ok(graph)

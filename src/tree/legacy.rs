@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 
 use ini::Ini;
 
-use super::{by_folder, file_name, shown, MigrationSql, TreeError, TreeFile};
+use super::{by_folder, file_name, shown, FromSqlFiles, TreeError, TreeFile};
+use crate::sql::MigrationSql;
 
 /// The repository folders, in the order keystone applies them.
 pub const REPOSITORY_DIRS: [&str; 3] = ["expand_repo", "data_migration_repo", "contract_repo"];

@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-use crate::graph::RevisionGraph;
-use crate::sql::{split_statements, SplitError};
-use crate::url::Dialect;
+use crate::dialect::Dialect;
+use crate::graph::{GraphError, RevisionGraph};
+use crate::sql::{split_statements, MigrationSql, SplitError};
 
 pub use legacy::{LegacyRepository, LegacyTree, LegacyVersion};
 
@@ -81,8 +81,8 @@ pub enum TreeError {
         source: SplitError,
     },
     /// The revision graph is inconsistent (duplicate id, missing parent, cycle, ...).
-    #[error("invalid revision graph: {0}")]
-    Graph(String),
+    #[error(transparent)]
+    Graph(#[from] GraphError),
     /// The legacy repositories are inconsistent.
     #[error("invalid legacy repository: {0}")]
     Legacy(String),
@@ -91,18 +91,13 @@ pub enum TreeError {
     Empty(String),
 }
 
-/// SQL of one migration, already split into statements, for each backend.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MigrationSql {
-    statements: [Vec<String>; 3],
+/// Reading a migration folder's SQL files.
+trait FromSqlFiles: Sized {
+    fn from_files(dir: &str, files: &[&TreeFile]) -> Result<Self, TreeError>;
+    fn is_sql_file_name(name: &str) -> bool;
 }
 
-impl MigrationSql {
-    /// The statements to run on `dialect`, in order (empty for a no-op migration).
-    pub fn statements(&self, dialect: Dialect) -> &[String] {
-        &self.statements[dialect as usize]
-    }
-
+impl FromSqlFiles for MigrationSql {
     /// Builds the per-backend SQL of the migration folder `dir` from its `up*.sql` files.
     fn from_files(dir: &str, files: &[&TreeFile]) -> Result<MigrationSql, TreeError> {
         let mut sql = MigrationSql::default();
@@ -115,7 +110,7 @@ impl MigrationSql {
                 .ok_or_else(|| TreeError::MissingSql { path: dir.to_owned(), dialect })?;
             let statements = split_statements(&file.contents)
                 .map_err(|source| TreeError::BadSql { path: format!("{dir}/{}", file_name(&file.path)), source })?;
-            sql.statements[dialect as usize] = statements.into_iter().map(str::to_owned).collect();
+            sql.set(dialect, statements.into_iter().map(str::to_owned).collect());
         }
         Ok(sql)
     }
