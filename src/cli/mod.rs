@@ -75,7 +75,32 @@ pub struct Failure(String);
 
 impl<E: Into<strata::Error>> From<E> for Failure {
     fn from(error: E) -> Failure {
-        Failure(error.into().to_string())
+        let error = error.into();
+        let mut message = error.to_string();
+        if let Some(advice) = advice(&error) {
+            message.push_str("; ");
+            message.push_str(advice);
+        }
+        Failure(message)
+    }
+}
+
+/// What to do about a database error, by what it means (never by its wording).
+fn advice(error: &strata::Error) -> Option<&'static str> {
+    use strata::backend::ErrorKind;
+    let driver = match error {
+        strata::Error::Database(error) => error.driver(),
+        strata::Error::Sync(failure) => failure.error.driver(),
+        _ => None,
+    }?;
+    match driver.kind {
+        ErrorKind::ClusterNotReady => Some(
+            "this Galera node is not in the cluster's primary component (it lost quorum, or is still joining): check SHOW STATUS LIKE 'wsrep_cluster_status'; once the cluster is whole again, run db_sync on any node and it resumes where this run stopped",
+        ),
+        ErrorKind::PermissionDenied => {
+            Some("the database user lacks a privilege: see README.md, section \"Supported servers and what the database user needs\"")
+        }
+        _ => None,
     }
 }
 
