@@ -172,6 +172,13 @@ struct LockRow {
     beat: i64,
 }
 
+impl LockRow {
+    /// The holder and the server (on Galera: the node) it is connected to.
+    fn describe(&self) -> String {
+        format!("{} (connected to {} as {})", self.holder, self.owner.server, self.owner.db_user)
+    }
+}
+
 fn read_lock_row(conn: &mut MysqlConnection) -> Result<Option<LockRow>, DriverError> {
     query(conn, |conn| {
         diesel::sql_query(
@@ -344,7 +351,7 @@ impl MysqlBackend {
             && !connection_alive(conn, row.work_connection_id)?;
         let silent = watch.unchanged_since.is_some_and(|since| since.elapsed() >= options.stale_after);
         if !dead_here && !silent {
-            return Ok(Attempt::Held(row.holder));
+            return Ok(Attempt::Held(row.describe()));
         }
         // Compare-and-swap: of several waiters, one wins (on Galera by certification).
         let taken = query(conn, |conn| {
@@ -365,7 +372,7 @@ impl MysqlBackend {
             .execute(conn)
         })?;
         if taken != 1 {
-            return Ok(Attempt::Held(row.holder));
+            return Ok(Attempt::Held(row.describe()));
         }
         let reason = if dead_here {
             "its connection is gone".to_owned()
