@@ -97,9 +97,14 @@ fn classify(conn: &mut MysqlConnection, error: diesel::result::Error) -> DriverE
         return DriverError::from_diesel(error);
     };
     let message = error.to_string();
-    // GET DIAGNOSTICS fails when there is no condition, so a value read afterwards is fresh.
+    // The error the client received is the last condition raised (a Galera brute-force
+    // abort raises "interrupted" before "deadlock"). GET DIAGNOSTICS fails when there is no
+    // condition, so a value read afterwards is fresh.
     let code = conn
-        .batch_execute("GET DIAGNOSTICS CONDITION 1 @strata_errno = MYSQL_ERRNO")
+        .batch_execute(
+            "GET DIAGNOSTICS @strata_conditions = NUMBER; \
+             GET DIAGNOSTICS CONDITION @strata_conditions @strata_errno = MYSQL_ERRNO",
+        )
         .ok()
         .and_then(|()| diesel::sql_query("SELECT CAST(@strata_errno AS SIGNED) AS code").get_result::<Code>(conn).ok())
         .and_then(|row| row.code)
