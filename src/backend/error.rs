@@ -176,6 +176,15 @@ pub enum DbError {
     /// A statement of a migration failed.
     #[error("{0}")]
     Statement(Box<StatementFailure>),
+    /// A MySQL unit stopped at a statement that cannot be named (the session could not be
+    /// asked); its progress record knows how far it got.
+    #[error("{unit} stopped part way; how far it got is recorded in strata_db_sync_progress, and the next strata-manage db_sync resumes it from there: {source}")]
+    UnitStopped {
+        /// The unit, as the operator knows it.
+        unit: String,
+        /// What the database said.
+        source: DriverError,
+    },
     /// A MySQL unit was interrupted and the tree changed since: its applied statements are
     /// not those of the unit any more.
     #[error("{unit} was interrupted after statement {applied} of it had been applied, but statement {differing} differs now from the one applied (the migration tree changed between the two runs): restore that revision's SQL as it was, finish it, then upgrade; or restore the database from a backup")]
@@ -217,6 +226,7 @@ impl DbError {
         match self {
             DbError::Connect { source, .. } | DbError::Query { source, .. } => Some(source),
             DbError::Statement(failure) => Some(&failure.source),
+            DbError::UnitStopped { source, .. } => Some(source),
             _ => None,
         }
     }

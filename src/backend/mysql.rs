@@ -109,9 +109,29 @@ fn classify(conn: &mut MysqlConnection, error: diesel::result::Error) -> DriverE
         .and_then(|()| diesel::sql_query("SELECT CAST(@strata_errno AS SIGNED) AS code").get_result::<Code>(conn).ok())
         .and_then(|row| row.code)
         .and_then(|code| u32::try_from(code).ok());
-    // No diagnostics at all: the connection itself is gone.
-    let kind = code.map_or(ErrorKind::ConnectionLost, kind_of);
+    let mut kind = code.map_or(ErrorKind::ConnectionLost, kind_of);
+    // A Galera node outside the primary component makes causal reads time out (1205), and
+    // may refuse even the diagnostics read: its cluster status says which it is.
+    if matches!(code, None | Some(1205)) && cluster_status(conn).is_some_and(|status| status != "Primary") {
+        kind = ErrorKind::ClusterNotReady;
+    }
     DriverError::new(kind, code, &message, error)
+}
+
+/// `wsrep_cluster_status` (`Primary`, `non-Primary`, `Disconnected`), or `None` without
+/// Galera. SHOW STATUS is answered even by a node that refuses queries.
+fn cluster_status(conn: &mut MysqlConnection) -> Option<String> {
+    #[derive(QueryableByName)]
+    struct StatusRow {
+        #[diesel(sql_type = Text, column_name = "Value")]
+        value: String,
+    }
+    diesel::sql_query("SHOW STATUS LIKE 'wsrep_cluster_status'")
+        .get_result::<StatusRow>(conn)
+        .optional()
+        .ok()
+        .flatten()
+        .map(|row| row.value)
 }
 
 diesel_primitives!(
@@ -311,6 +331,14 @@ fn open_session(client_url: &str, charset: Option<&str>) -> Result<MysqlConnecti
         DriverError::new(ErrorKind::ConnectionLost, None, &message, error)
     })?;
     conn.execute("SET SESSION lc_messages = 'en_US'")?;
+    if let Some(status) = cluster_status(&mut conn).filter(|status| status != "Primary") {
+        return Err(DriverError::new(
+            ErrorKind::ClusterNotReady,
+            None,
+            &format!("this Galera node's wsrep_cluster_status is {status}, not Primary"),
+            status.clone(),
+        ));
+    }
     match conn.execute("SET SESSION wsrep_sync_wait = 1") {
         // MySQL without Galera has no such variable (1193): nothing to wait for.
         Err(error) if error.code == Some(1193) => {}
@@ -512,10 +540,14 @@ impl MysqlBackend {
         })
         .ok()
         .and_then(|row| row.step)
-        .and_then(|step| usize::try_from(step).ok())
-        .unwrap_or(2 * from);
-        let kind = if step % 2 == 0 { Step::Statement } else { Step::Record };
-        Err(Box::new(BatchFailure { index: step / 2, step: kind, error }))
+        .and_then(|step| usize::try_from(step).ok());
+        Err(Box::new(match step {
+            Some(step) if step % 2 == 0 => BatchFailure { index: step / 2, step: Step::Statement, error },
+            Some(step) => BatchFailure { index: step / 2, step: Step::Record, error },
+            // The session cannot even be asked (the connection broke, or a Galera node left
+            // the primary component): the progress table alone knows how far it got.
+            None => BatchFailure { index: from, step: Step::Unknown, error },
+        }))
     }
 
     fn record_applied(&mut self, unit: &str, index: usize, hash: &str) -> Result<(), DriverError> {
@@ -529,6 +561,9 @@ impl MysqlBackend {
     /// Records how far a unit got when one of its statements failed, and describes it.
     fn statement_failed(&mut self, unit: &Unit<'_>, failure: BatchFailure) -> DbError {
         let BatchFailure { index, step, error } = failure;
+        if step == Step::Unknown {
+            return DbError::UnitStopped { unit: unit.title.clone(), source: error };
+        }
         // A statement that failed with an error did not apply (MySQL DDL statements are
         // atomic): the next run must not take its "already exists" as proof that it did.
         if step == Step::Statement && error.kind != ErrorKind::ConnectionLost {
@@ -546,7 +581,7 @@ impl MysqlBackend {
             )
         };
         let source = match step {
-            Step::Statement => error,
+            Step::Statement | Step::Unknown => error,
             Step::Record => DriverError::new(
                 error.kind,
                 error.code,
@@ -583,6 +618,8 @@ enum Step {
     Statement,
     /// Its progress record.
     Record,
+    /// Not known.
+    Unknown,
 }
 
 struct BatchFailure {
