@@ -118,20 +118,18 @@ fn classify(conn: &mut MysqlConnection, error: diesel::result::Error) -> DriverE
     DriverError::new(kind, code, &message, error)
 }
 
-/// `wsrep_cluster_status` (`Primary`, `non-Primary`, `Disconnected`), or `None` without
-/// Galera. SHOW STATUS is answered even by a node that refuses queries.
+/// `wsrep_cluster_status` (`Primary`, `non-Primary`, `Disconnected`) of a Galera node, or
+/// `None` without Galera. SHOW is answered even by a node that refuses queries.
 fn cluster_status(conn: &mut MysqlConnection) -> Option<String> {
     #[derive(QueryableByName)]
-    struct StatusRow {
+    struct ShowRow {
         #[diesel(sql_type = Text, column_name = "Value")]
         value: String,
     }
-    diesel::sql_query("SHOW STATUS LIKE 'wsrep_cluster_status'")
-        .get_result::<StatusRow>(conn)
-        .optional()
-        .ok()
-        .flatten()
-        .map(|row| row.value)
+    let mut show = |sql: &str| diesel::sql_query(sql).get_result::<ShowRow>(conn).optional().ok().flatten();
+    // A standalone MariaDB reports "Disconnected" too: only a node with wsrep on counts.
+    show("SHOW VARIABLES LIKE 'wsrep_on'").filter(|row| row.value == "ON")?;
+    show("SHOW STATUS LIKE 'wsrep_cluster_status'").map(|row| row.value)
 }
 
 diesel_primitives!(
