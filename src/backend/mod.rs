@@ -27,10 +27,6 @@ pub use error::{DbError, DriverError, ErrorKind, StatementFailure};
 pub const CREATE_ALEMBIC_VERSION: &str =
     "CREATE TABLE alembic_version (\n\tversion_num VARCHAR(32) NOT NULL, \n\tCONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)\n)";
 
-/// Tables strata keeps for itself while a run holds the lock or a unit is unfinished (MySQL);
-/// they are never part of the service's schema.
-pub const OWN_TABLES: [&str; 2] = [mysql::LOCK_TABLE, mysql::PROGRESS_TABLE];
-
 /// How a command uses the database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -181,8 +177,8 @@ pub trait Primitives {
     fn update_legacy_row(&mut self, repository_id: &str, from: i64, to: i64) -> Result<usize, DriverError>;
 }
 
-/// Reads the version tables and the service's other tables; `interrupted` is filled in by
-/// backends that keep progress records.
+/// Reads the version tables and the names of all other tables; backends that keep tables
+/// of their own remove them, and fill in `interrupted` if they keep progress records.
 pub(crate) fn read_versions(conn: &mut dyn Primitives) -> Result<DatabaseState, DbError> {
     let mut tables = conn.list_tables().map_err(DbError::query("cannot list the tables"))?;
     let mut state = DatabaseState::default();
@@ -192,9 +188,7 @@ pub(crate) fn read_versions(conn: &mut dyn Primitives) -> Result<DatabaseState, 
     if tables.iter().any(|table| table == "migrate_version") {
         state.legacy_versions = Some(conn.legacy_rows().map_err(DbError::query("cannot read migrate_version"))?);
     }
-    tables.retain(|table| {
-        table != "alembic_version" && table != "migrate_version" && !OWN_TABLES.contains(&table.as_str())
-    });
+    tables.retain(|table| table != "alembic_version" && table != "migrate_version");
     state.tables = tables;
     Ok(state)
 }

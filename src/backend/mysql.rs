@@ -45,9 +45,9 @@ use crate::state::{DatabaseState, Interrupted, UnitId};
 use crate::url::{DatabaseUrl, Target};
 
 /// The table holding the `db_sync` lock row.
-pub(crate) const LOCK_TABLE: &str = "strata_db_sync_lock";
+const LOCK_TABLE: &str = "strata_db_sync_lock";
 /// The table holding the progress of an unfinished unit.
-pub(crate) const PROGRESS_TABLE: &str = "strata_db_sync_progress";
+const PROGRESS_TABLE: &str = "strata_db_sync_progress";
 
 /// URL parameters diesel's MySQL client understands; others are ignored with a debug log.
 const PASSED_THROUGH: [&str; 5] = ["unix_socket", "ssl_mode", "ssl_ca", "ssl_cert", "ssl_key"];
@@ -261,8 +261,9 @@ impl Backend for MysqlBackend {
 
     fn read_state(&mut self) -> Result<DatabaseState, DbError> {
         let mut state = read_versions(&mut self.conn)?;
-        let tables = self.conn.list_tables().map_err(DbError::query("cannot list the tables"))?;
-        if tables.iter().any(|table| table == PROGRESS_TABLE) {
+        let has_progress = state.tables.iter().any(|table| table == PROGRESS_TABLE);
+        state.tables.retain(|table| table != LOCK_TABLE && table != PROGRESS_TABLE);
+        if has_progress {
             let row = read_progress(&mut self.conn).map_err(DbError::query("cannot read strata_db_sync_progress"))?;
             state.interrupted = match row {
                 Some(row) => Some(Interrupted {
