@@ -9,6 +9,9 @@ mod support;
 mod bad_input;
 /// Command line: help, usage errors, where the URL comes from, logging.
 mod cli;
+/// The 3-node Galera cluster of `scripts/galera`: runs on different nodes, concurrent runs
+/// spread over the nodes, runs killed on one node and finished from another.
+mod galera;
 /// Legacy-controlled databases and fast-forward from databases keystone-manage left.
 mod legacy;
 /// Property tests of the parsers: SQL splitter, URLs, config files, migration trees.

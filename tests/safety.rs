@@ -3,48 +3,12 @@
 //! backend) through the environment variables below and prints the counts.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
 use crate::support::db::fresh_fingerprint;
-use crate::support::{Engine, Run, TestDb};
+use crate::support::{applications, finish, setting, Engine, Run, TestDb};
 use crate::sync::{CONTRACT_HEAD, EXPAND_HEAD};
-
-fn setting(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|value| value.parse().ok()).unwrap_or(default)
-}
-
-fn finish(mut child: Child) -> Run {
-    let mut stdout = String::new();
-    let mut stderr = String::new();
-    child.stdout.take().expect("piped").read_to_string(&mut stdout).expect("read stdout");
-    child.stderr.take().expect("piped").read_to_string(&mut stderr).expect("read stderr");
-    let status = child.wait().expect("wait").code().unwrap_or(-1);
-    Run { command: "strata-manage db_sync (concurrent)".into(), status, stdout, stderr }
-}
-
-/// How often each revision or legacy version was started across `runs`.
-fn applications(runs: &[Run]) -> BTreeMap<String, usize> {
-    let mut counts = BTreeMap::new();
-    for run in runs {
-        for line in run.stderr.lines() {
-            for marker in ["Running upgrade ", "Running legacy upgrade "] {
-                if let Some(rest) = line.split(marker).nth(1) {
-                    let unit = rest.split(',').next().unwrap_or(rest).split(" (").next().unwrap_or(rest);
-                    let unit = unit.rsplit(' ').next().unwrap_or(unit).to_owned();
-                    let key = if marker.contains("legacy") {
-                        format!("{} {unit}", rest.split(' ').next().unwrap_or(""))
-                    } else {
-                        unit
-                    };
-                    *counts.entry(key).or_insert(0) += 1;
-                }
-            }
-        }
-    }
-    counts
-}
 
 dbtest!(concurrent_db_syncs_serialize_and_apply_everything_once, |db| {
     let processes = setting("STRATA_STRESS_PROCESSES", 4);

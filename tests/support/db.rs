@@ -1,8 +1,10 @@
-//! One test database on one engine, created for the test and dropped after it passes.
+//! One test database on one backend, created for the test and dropped after it passes, and
+//! the 3-node Galera cluster of `scripts/galera`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, MysqlConnection, PgConnection, RunQueryDsl, SqliteConnection};
@@ -12,7 +14,9 @@ use super::{run, strata, Run};
 const PG_ADMIN_URL: &str = "postgresql://postgres@127.0.0.1:5432/postgres";
 const MYSQL_ADMIN_URL: &str = "mysql://root@127.0.0.1:3306/mysql";
 
-/// The database engines strata supports.
+/// The database engines strata supports: which SQL, which fixtures. A test that asks
+/// `db.engine` gets `Engine::Mysql` on the Galera cluster too (it is MariaDB), so every
+/// MySQL-specific branch of a test covers the cluster; `db.backend` tells the two apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engine {
     /// SQLite file.
@@ -47,6 +51,189 @@ impl Engine {
             }
         }
     }
+}
+
+/// Where a test database lives: an engine's server, or the Galera cluster (MariaDB too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite file.
+    Sqlite,
+    /// PostgreSQL at 127.0.0.1:5432.
+    Postgresql,
+    /// The standalone MariaDB/MySQL at 127.0.0.1:3306.
+    Mysql,
+    /// The 3-node MariaDB Galera cluster of `scripts/galera`; the test database is created
+    /// through node 1 (which answers in German) and the test's own connection goes there.
+    Galera,
+}
+
+impl From<Engine> for Backend {
+    fn from(engine: Engine) -> Backend {
+        match engine {
+            Engine::Sqlite => Backend::Sqlite,
+            Engine::Postgresql => Backend::Postgresql,
+            Engine::Mysql => Backend::Mysql,
+        }
+    }
+}
+
+impl Backend {
+    /// The name in test database names, skip messages and count lines.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Galera => "galera",
+            other => other.engine().name(),
+        }
+    }
+
+    /// The engine it runs: SQL dialect and fixture folder (the cluster is MySQL's).
+    pub fn engine(self) -> Engine {
+        match self {
+            Backend::Sqlite => Engine::Sqlite,
+            Backend::Postgresql => Engine::Postgresql,
+            Backend::Mysql | Backend::Galera => Engine::Mysql,
+        }
+    }
+
+    /// Whether it is MariaDB/MySQL (the standalone server or the cluster).
+    pub fn is_mysql_family(self) -> bool {
+        self.engine() == Engine::Mysql
+    }
+
+    /// The client ports of its server(s) on 127.0.0.1: one per node; none for SQLite.
+    pub fn ports(self) -> Vec<u16> {
+        match self {
+            Backend::Sqlite => Vec::new(),
+            Backend::Postgresql => vec![5432],
+            Backend::Mysql => vec![3306],
+            Backend::Galera => galera_ports().to_vec(),
+        }
+    }
+
+    /// The root URL of a MySQL-family node's database `database`.
+    fn mysql_url(self, node: usize, database: &str) -> String {
+        assert!(self.is_mysql_family(), "{} is not MySQL", self.name());
+        format!("mysql://root@127.0.0.1:{}/{database}", self.ports()[node])
+    }
+
+    /// Whether the backend's server(s) answer (checked once per test process); `Err` says why
+    /// not.
+    pub fn available(self) -> Result<(), String> {
+        self.availability().clone()
+    }
+
+    /// Whether the backend's server(s) answer; `Err` says why not. The cluster must have all
+    /// three nodes Synced in one primary component.
+    fn availability(self) -> &'static Result<(), String> {
+        static GALERA: OnceLock<Result<(), String>> = OnceLock::new();
+        match self {
+            Backend::Galera => GALERA.get_or_init(|| {
+                let nodes = cluster_health();
+                if cluster_is_healthy(&nodes) {
+                    Ok(())
+                } else {
+                    Err(format!("Galera cluster not healthy ({}); run scripts/galera start", describe(&nodes)))
+                }
+            }),
+            other => other.engine().availability(),
+        }
+    }
+}
+
+/// The Galera cluster's client ports: `STRATA_GALERA_PORT_BASE` (default 23306) and the next
+/// two, as `scripts/galera` starts it.
+pub fn galera_ports() -> [u16; 3] {
+    let base: u16 = std::env::var("STRATA_GALERA_PORT_BASE").ok().and_then(|value| value.parse().ok()).unwrap_or(23306);
+    [base, base + 1, base + 2]
+}
+
+/// The URL strata-manage is given for the cluster's `node` (0-based) and `database`.
+fn galera_url(node: usize, database: &str) -> String {
+    format!("mysql+pymysql://root@127.0.0.1:{}/{database}", galera_ports()[node])
+}
+
+/// One Galera node as it reports itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeHealth {
+    /// Client port on 127.0.0.1.
+    pub port: u16,
+    /// `wsrep_local_state_comment` (`Synced`, `Donor/Desynced`, `Inconsistent`, …), with
+    /// ` (non-Primary)` appended outside a primary component, or why the node did not answer.
+    pub state: String,
+    /// `wsrep_cluster_size` (0 when the node did not answer).
+    pub size: u32,
+}
+
+impl std::fmt::Display for NodeHealth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "127.0.0.1:{} {} size {}", self.port, self.state, self.size)
+    }
+}
+
+/// Runs `work` on a thread of its own and gives up after `timeout`: a stopped server accepts
+/// TCP connections and then never answers, and a health check must not hang on it.
+fn within<T: Send + 'static>(timeout: Duration, work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = sender.send(work());
+    });
+    receiver.recv_timeout(timeout).ok()
+}
+
+/// Every Galera node's (port, wsrep_local_state_comment, wsrep_cluster_size), in node order.
+pub fn cluster_health() -> Vec<NodeHealth> {
+    galera_ports()
+        .into_iter()
+        .map(|port| {
+            let asked = within(Duration::from_secs(10), move || -> Result<String, String> {
+                let mut conn = MysqlConnection::establish(&format!("mysql://root@127.0.0.1:{port}/mysql"))
+                    .map_err(|error| error.to_string())?;
+                let status = |name: &str| {
+                    format!("IFNULL((SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = '{name}'), '?')")
+                };
+                let sql = format!(
+                    "SELECT CAST(CONCAT_WS('|', {}, {}, {}) AS CHAR) AS value",
+                    status("WSREP_LOCAL_STATE_COMMENT"),
+                    status("WSREP_CLUSTER_SIZE"),
+                    status("WSREP_CLUSTER_STATUS")
+                );
+                let rows = diesel::sql_query(sql).load::<Line>(&mut conn).map_err(|error| error.to_string())?;
+                Ok(rows.into_iter().next().map(|line| line.value).unwrap_or_default())
+            });
+            match asked {
+                Some(Ok(line)) => {
+                    let fields: Vec<&str> = line.split('|').collect();
+                    let mut state = fields.first().copied().unwrap_or("?").to_owned();
+                    if fields.get(2).is_some_and(|status| *status != "Primary") {
+                        state.push_str(&format!(" ({})", fields[2]));
+                    }
+                    NodeHealth { port, state, size: fields.get(1).and_then(|size| size.parse().ok()).unwrap_or(0) }
+                }
+                Some(Err(error)) => NodeHealth { port, state: format!("unreachable: {error}"), size: 0 },
+                None => NodeHealth { port, state: "no answer within 10 s".into(), size: 0 },
+            }
+        })
+        .collect()
+}
+
+/// Whether every node is `Synced` in a primary component of all three.
+pub fn cluster_is_healthy(nodes: &[NodeHealth]) -> bool {
+    nodes.len() == 3 && nodes.iter().all(|node| node.state == "Synced" && node.size == 3)
+}
+
+fn describe(nodes: &[NodeHealth]) -> String {
+    nodes.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+}
+
+/// Panics, showing every node, unless all three are `Synced` with cluster size 3.
+#[track_caller]
+pub fn assert_cluster_healthy() {
+    let nodes = cluster_health();
+    assert!(
+        cluster_is_healthy(&nodes),
+        "Galera cluster not healthy: {} (scripts/galera status; scripts/galera reset recovers)",
+        describe(&nodes)
+    );
 }
 
 /// A connection of the test's own, to set up states and read them back.
@@ -94,8 +281,10 @@ impl Conn {
 
 /// A brand-new database for one test.
 pub struct TestDb {
-    /// Which engine.
+    /// Which engine: SQL and fixtures (`Engine::Mysql` on the Galera cluster).
     pub engine: Engine,
+    /// Where the database lives.
+    pub backend: Backend,
     /// The database name (server engines) or file stem.
     pub name: String,
     /// Scratch directory: working directory and HOME of every strata-manage run.
@@ -104,31 +293,39 @@ pub struct TestDb {
     pub url: String,
     /// `--config-file` naming `url`.
     pub config: PathBuf,
+    /// One config file per node (`config` first): the same database through each node.
+    node_configs: Vec<PathBuf>,
     conn: Option<Conn>,
 }
 
 impl TestDb {
     /// Creates the database and runs `body`; drops it afterwards unless the body panicked.
-    pub fn run(engine: Engine, test: &str, body: fn(&mut TestDb)) {
-        if let Err(reason) = engine.availability() {
+    pub fn run(backend: impl Into<Backend>, test: &str, body: fn(&mut TestDb)) {
+        let backend = backend.into();
+        if let Err(reason) = backend.availability() {
             if std::env::var("STRATA_TEST_REQUIRE_ALL_BACKENDS").is_ok_and(|v| v == "1") {
-                panic!("{} server unreachable and STRATA_TEST_REQUIRE_ALL_BACKENDS=1: {reason}", engine.name());
+                panic!("{} server unreachable and STRATA_TEST_REQUIRE_ALL_BACKENDS=1: {reason}", backend.name());
             }
-            eprintln!("SKIPPED {test} on {}: server unreachable ({reason})", engine.name());
+            eprintln!("SKIPPED {test} on {}: server unreachable ({reason})", backend.name());
             return;
         }
-        let mut db = TestDb::create(engine, test);
+        let mut db = TestDb::create(backend, test);
         body(&mut db);
         db.destroy();
     }
 
-    fn create(engine: Engine, test: &str) -> TestDb {
+    fn create(backend: Backend, test: &str) -> TestDb {
+        let engine = backend.engine();
         let dir = tempfile::Builder::new().prefix("strata-test-").tempdir().expect("temp dir");
-        // Server-side names must be unique per test, engine and test process (two checkouts
+        // Server-side names must be unique per test, backend and test process (two checkouts
         // may run their suites against one server), and short (PostgreSQL: 63 bytes).
         let name: String =
-            format!("strata_t{}_{}_{}", std::process::id(), engine.name(), test).chars().take(63).collect();
+            format!("strata_t{}_{}_{}", std::process::id(), backend.name(), test).chars().take(63).collect();
         let (url, conn) = match engine {
+            _ if backend == Backend::Galera => {
+                galera_recreate(&name);
+                (galera_url(0, &name), None)
+            }
             Engine::Sqlite => {
                 let path = dir.path().join(format!("{name}.db"));
                 (format!("sqlite:///{}", path.display()), None)
@@ -153,13 +350,26 @@ impl TestDb {
         };
         let config = dir.path().join("keystone.conf");
         fs::write(&config, format!("[database]\nconnection = {url}\n")).expect("write config");
-        TestDb { engine, name, dir, url, config, conn }
+        let mut node_configs = vec![config.clone()];
+        if backend == Backend::Galera {
+            for node in 1..galera_ports().len() {
+                let path = dir.path().join(format!("keystone-node{}.conf", node + 1));
+                fs::write(&path, format!("[database]\nconnection = {}\n", galera_url(node, &name)))
+                    .expect("write config");
+                node_configs.push(path);
+            }
+        }
+        TestDb { engine, backend, name, dir, url, config, node_configs, conn }
     }
 
     /// Drops and recreates the database (SQLite: deletes the file and its journal), for tests
     /// that run several trials.
     pub fn reset(&mut self) {
         self.conn = None;
+        if self.backend == Backend::Galera {
+            galera_recreate(&self.name);
+            return;
+        }
         match self.engine {
             Engine::Sqlite => {
                 for suffix in ["", "-journal", "-wal", "-shm"] {
@@ -185,11 +395,29 @@ impl TestDb {
 
     /// Starts `strata-manage --config-file <this db's config> ARGS` without waiting.
     pub fn spawn(&mut self, args: &[&str]) -> std::process::Child {
+        self.spawn_on(0, args)
+    }
+
+    /// How many nodes the database can be reached through (3 on the Galera cluster, else 1).
+    pub fn node_count(&self) -> usize {
+        self.node_configs.len()
+    }
+
+    /// The config file naming this database through `node` (0-based; node 0 is `config`).
+    pub fn node_config(&self, node: usize) -> &Path {
+        assert!(node < self.node_count(), "node {node} of {} on {}", self.node_count(), self.backend.name());
+        &self.node_configs[node]
+    }
+
+    /// Like [`TestDb::spawn`], connected to `node` (0-based; on the cluster, node 0 is the
+    /// German node 1 of `scripts/galera`).
+    pub fn spawn_on(&mut self, node: usize, args: &[&str]) -> std::process::Child {
         self.disconnect();
+        let config = self.node_config(node).to_owned();
         let mut command = strata(self.dir.path());
         command
             .arg("--config-file")
-            .arg(&self.config)
+            .arg(config)
             .args(args)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
@@ -198,6 +426,11 @@ impl TestDb {
 
     fn destroy(mut self) {
         self.conn = None;
+        if self.backend == Backend::Galera {
+            let mut admin = MysqlConnection::establish(&Backend::Galera.mysql_url(0, "mysql")).expect("galera admin");
+            admin.batch_execute(&format!("DROP DATABASE IF EXISTS `{}`", self.name)).expect("drop");
+            return;
+        }
         match self.engine {
             Engine::Sqlite => {}
             Engine::Postgresql => {
@@ -213,6 +446,9 @@ impl TestDb {
 
     /// The test's own connection (opened on first use; SQLite creates the file).
     pub fn conn(&mut self) -> &mut Conn {
+        if self.conn.is_none() && self.backend == Backend::Galera {
+            self.conn = Some(Conn::My(galera_connection(0, &self.name)));
+        }
         if self.conn.is_none() {
             let conn = match self.engine {
                 Engine::Sqlite => Conn::Sqlite(
@@ -243,9 +479,15 @@ impl TestDb {
 
     /// Runs `strata-manage --config-file <this db's config> ARGS`.
     pub fn manage(&mut self, args: &[&str]) -> Run {
+        self.manage_on(0, args)
+    }
+
+    /// Like [`TestDb::manage`], connected to `node` (0-based).
+    pub fn manage_on(&mut self, node: usize, args: &[&str]) -> Run {
         self.disconnect();
+        let config = self.node_config(node).to_owned();
         let mut command = strata(self.dir.path());
-        command.arg("--config-file").arg(&self.config).args(args);
+        command.arg("--config-file").arg(config).args(args);
         run(command)
     }
 
@@ -342,6 +584,32 @@ impl TestDb {
         facts
     }
 
+    /// A connection of the test's own to this database through `node` (0-based), apart from
+    /// [`TestDb::conn`]; on the cluster with causal reads (`wsrep_sync_wait=1`).
+    pub fn node_conn(&mut self, node: usize) -> Conn {
+        assert!(node < self.node_count(), "node {node} of {} on {}", self.node_count(), self.backend.name());
+        if self.backend == Backend::Galera {
+            return Conn::My(galera_connection(node, &self.name));
+        }
+        let own = self.conn.take();
+        self.conn();
+        std::mem::replace(&mut self.conn, own).expect("just opened")
+    }
+
+    /// [`TestDb::fingerprint`] read through `node` (0-based), on a connection of its own that
+    /// waits for the node to have applied everything the cluster committed before
+    /// (`wsrep_sync_wait=1`). The test's own connection is kept.
+    pub fn fingerprint_on(&mut self, node: usize) -> Vec<String> {
+        assert!(node < self.node_count(), "node {node} of {} on {}", self.node_count(), self.backend.name());
+        if self.backend != Backend::Galera {
+            return self.fingerprint();
+        }
+        let own = self.conn.replace(Conn::My(galera_connection(node, &self.name)));
+        let facts = self.fingerprint();
+        self.conn = own;
+        facts
+    }
+
     /// Loads a database as a keystone release left it, from `tests/fixtures/keystone/<release>/`
     /// (a dump of a database keystone-manage migrated), with its version rows and the
     /// root-domain row.
@@ -419,7 +687,7 @@ impl Drop for TestDb {
             self.dir.disable_cleanup(true);
             eprintln!(
                 "kept {} test database {} and scratch directory {} for inspection",
-                self.engine.name(),
+                self.backend.name(),
                 self.name,
                 self.dir.path().display()
             );
@@ -427,21 +695,66 @@ impl Drop for TestDb {
     }
 }
 
-/// Fingerprints of freshly synced databases, one per engine.
-type FreshFingerprints = std::sync::Mutex<Vec<(Engine, Vec<String>)>>;
+/// Fingerprints of freshly synced databases, one per backend.
+type FreshFingerprints = std::sync::Mutex<Vec<(Backend, Vec<String>)>>;
 
-/// The fingerprint of a freshly synced database on `engine`, computed once per engine (the
+/// The fingerprint of a freshly synced database on `backend`, computed once per backend (the
 /// lock is held while computing, so two tests never build the reference database at once).
-pub fn fresh_fingerprint(engine: Engine) -> Vec<String> {
+/// `fresh_fingerprint(db.engine)` on the cluster is the standalone server's: the cluster
+/// must build the same schema (tests/galera.rs checks that the two agree).
+pub fn fresh_fingerprint(backend: impl Into<Backend>) -> Vec<String> {
+    let backend = backend.into();
     static CACHE: OnceLock<FreshFingerprints> = OnceLock::new();
     let mut cache = CACHE.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((_, found)) = cache.iter().find(|(e, _)| *e == engine) {
+    if let Some((_, found)) = cache.iter().find(|(b, _)| *b == backend) {
         return found.clone();
     }
-    let mut db = TestDb::create(engine, "fresh_reference");
+    let mut db = TestDb::create(backend, "fresh_reference");
     db.manage(&["db_sync"]).expect(0);
     let fingerprint = db.fingerprint();
     db.destroy();
-    cache.push((engine, fingerprint.clone()));
+    cache.push((backend, fingerprint.clone()));
     fingerprint
+}
+
+/// A root connection to the cluster's `node` (0-based) and `database`, with causal reads
+/// (`wsrep_sync_wait=1`): a read waits until the node has applied what the cluster
+/// committed before it, whichever node committed it.
+fn galera_connection(node: usize, database: &str) -> MysqlConnection {
+    let url = Backend::Galera.mysql_url(node, database);
+    let mut conn = MysqlConnection::establish(&url).unwrap_or_else(|error| panic!("connect to {url}: {error}"));
+    conn.batch_execute("SET SESSION wsrep_sync_wait = 1").expect("causal reads");
+    conn
+}
+
+/// Drops and creates the database through node 1, then waits until every other node has it,
+/// empty, so that a run on another node never races the DDL.
+fn galera_recreate(name: &str) {
+    let mut admin = galera_connection(0, "mysql");
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS `{name}`; CREATE DATABASE `{name}`"))
+        .unwrap_or_else(|error| panic!("create {name} on Galera node 1: {error}"));
+    let sql = format!(
+        "SELECT CAST(CONCAT((SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = '{name}'), '/', \
+         (SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = '{name}')) AS CHAR) AS value"
+    );
+    for node in 1..galera_ports().len() {
+        let mut conn = galera_connection(node, "mysql");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let seen = diesel::sql_query(&sql)
+                .load::<Line>(&mut conn)
+                .map(|rows| rows.into_iter().next().map(|line| line.value).unwrap_or_default())
+                .unwrap_or_else(|error| error.to_string());
+            if seen == "1/0" {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "Galera node {} still does not have the empty database {name} a minute after node 1 created it (schemata/tables: {seen})",
+                node + 1
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
 }

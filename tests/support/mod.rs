@@ -1,23 +1,27 @@
 //! Test support: a brand-new database per test on each backend, the real `strata-manage`
 //! binary, and a catalog fingerprint to compare schemas and to prove "nothing changed".
 //!
-//! [`dbtest!`] writes a test body once and runs it on SQLite, PostgreSQL and
-//! MySQL/MariaDB. Server databases are created by the test and dropped when it passes;
-//! when it fails they are kept (and named on stderr) for inspection. A server that cannot
-//! be reached makes its tests fail when `STRATA_TEST_REQUIRE_ALL_BACKENDS=1` (as `.ci/run`
-//! sets it) and skip loudly otherwise.
+//! [`dbtest!`] writes a test body once and runs it on SQLite, PostgreSQL, MySQL/MariaDB and
+//! the 3-node MariaDB Galera cluster of `scripts/galera` (through its node 1, which answers in
+//! German; `db.engine` is `Engine::Mysql` there). Server databases are created by the test and
+//! dropped when it passes; when it fails they are kept (and named on stderr) for inspection. A
+//! server that cannot be reached makes its tests fail when `STRATA_TEST_REQUIRE_ALL_BACKENDS=1`
+//! (as `.ci/run` sets it) and skip loudly otherwise.
 
 #![allow(dead_code, reason = "not every test module uses every helper")]
 
 pub mod db;
 
-pub use db::{Engine, TestDb};
+pub use db::{assert_cluster_healthy, cluster_health, cluster_is_healthy, Backend, Engine, TestDb};
 
+use std::collections::BTreeMap;
 use std::fs;
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
 
-/// Runs `body` once per engine, each time with a fresh database.
+/// Runs `body` once per backend, each time with a fresh database.
 #[macro_export]
 macro_rules! dbtest {
     ($name:ident, |$db:ident| $body:block) => {
@@ -40,6 +44,11 @@ macro_rules! dbtest {
             #[test]
             fn mysql() {
                 $crate::support::TestDb::run($crate::support::Engine::Mysql, stringify!($name), body);
+            }
+
+            #[test]
+            fn galera() {
+                $crate::support::TestDb::run($crate::support::Backend::Galera, stringify!($name), body);
             }
         }
     };
@@ -171,4 +180,74 @@ pub fn edit(path: &Path, from: &str, to: &str) {
     let text = fs::read_to_string(path).unwrap();
     assert!(text.contains(from), "{} lacks {from:?}", path.display());
     fs::write(path, text.replace(from, to)).unwrap();
+}
+
+/// A numeric setting from the environment (trial counts of the safety tests), or `default`.
+pub fn setting(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|value| value.parse().ok()).unwrap_or(default)
+}
+
+/// Waits for a spawned `strata-manage` (stdout and stderr piped) and collects its outcome.
+pub fn finish(mut child: Child) -> Run {
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    child.stdout.take().expect("piped").read_to_string(&mut stdout).expect("read stdout");
+    child.stderr.take().expect("piped").read_to_string(&mut stderr).expect("read stderr");
+    let status = child.wait().expect("wait").code().unwrap_or(-1);
+    Run { command: "strata-manage db_sync (concurrent)".into(), status, stdout, stderr }
+}
+
+/// Like [`finish`], but kills the process once `limit` has passed (a run hanging on a broken
+/// server must fail the test, not hang it); such a run gets status -1 and a note on stderr.
+pub fn finish_within(mut child: Child, limit: Duration) -> Run {
+    fn reader(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = pipe.read_to_string(&mut text);
+            text
+        })
+    }
+    let stdout = reader(child.stdout.take().expect("piped"));
+    let stderr = reader(child.stderr.take().expect("piped"));
+    let deadline = Instant::now() + limit;
+    let mut killed = false;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status.code().unwrap_or(-1);
+        }
+        if Instant::now() >= deadline {
+            child.kill().expect("SIGKILL");
+            child.wait().expect("wait");
+            killed = true;
+            break -1;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = stderr.join().expect("stderr reader");
+    if killed {
+        stderr.push_str(&format!("(killed by the test after {limit:?} without an exit)\n"));
+    }
+    Run { command: "strata-manage (concurrent)".into(), status, stdout: stdout.join().expect("stdout reader"), stderr }
+}
+
+/// How often each revision or legacy version was started across `runs`.
+pub fn applications(runs: &[Run]) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for run in runs {
+        for line in run.stderr.lines() {
+            for marker in ["Running upgrade ", "Running legacy upgrade "] {
+                if let Some(rest) = line.split(marker).nth(1) {
+                    let unit = rest.split(',').next().unwrap_or(rest).split(" (").next().unwrap_or(rest);
+                    let unit = unit.rsplit(' ').next().unwrap_or(unit).to_owned();
+                    let key = if marker.contains("legacy") {
+                        format!("{} {unit}", rest.split(' ').next().unwrap_or(""))
+                    } else {
+                        unit
+                    };
+                    *counts.entry(key).or_insert(0) += 1;
+                }
+            }
+        }
+    }
+    counts
 }
