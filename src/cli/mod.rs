@@ -6,6 +6,7 @@
 mod db_sync;
 mod db_version;
 mod logging;
+mod output;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -17,7 +18,7 @@ use strata::tree::MigrationTrees;
 use strata::url::DatabaseUrl;
 
 /// The program name used in messages (keystone-manage's messages, with this name).
-pub const PROGRAM: &str = "strata-manage";
+pub const PROGRAM: &str = strata::report::PROGRAM;
 
 /// Command-line interface of strata-manage.
 #[derive(Debug, Parser)]
@@ -67,7 +68,7 @@ enum Command {
     DbSync(db_sync::Args),
     /// Print the database's current version (the expand branch's revision)
     #[command(name = "db_version")]
-    DbVersion,
+    DbVersion(output::FormatArg),
 }
 
 /// An error ready for the user: one line on stderr, exit status 1.
@@ -120,18 +121,21 @@ pub fn main() -> ExitCode {
 fn run(cli: &Cli) -> Result<u8, Failure> {
     match &cli.command {
         Command::DbSync(args) => db_sync::run(cli, args),
-        Command::DbVersion => db_version::run(cli),
+        Command::DbVersion(args) => db_version::run(cli, args),
     }
 }
 
 impl Cli {
     /// The database URL after applying flag > environment > config files > default.
     fn database_url(&self) -> Result<DatabaseUrl, Failure> {
-        let sources = ConfigSources { files: self.config_files.clone(), dir: self.config_dir.clone() };
         let env = std::env::var(config::DATABASE_URL_ENV).ok();
-        let url = config::database_url(self.database_url.as_deref(), env.as_deref(), &sources)?;
+        let url = config::database_url(self.database_url.as_deref(), env.as_deref(), &self.config_sources())?;
         log::debug!("using database {url}");
         Ok(url)
+    }
+
+    fn config_sources(&self) -> ConfigSources {
+        ConfigSources { files: self.config_files.clone(), dir: self.config_dir.clone() }
     }
 
     /// The migration trees: keystone's, built into this binary, unless directories are
