@@ -1,12 +1,16 @@
-//! Argument parsing (clap), logging set-up and exit statuses.
+//! Argument parsing (clap), logging set-up and exit statuses; one file per command.
 //!
 //! Exit statuses: 0 success; 1 error (one line on stderr); 2 usage error, or `db_sync
 //! --check`: expand pending; 4 `db_sync --check`: contract pending.
 
+mod current;
 mod db_sync;
 mod db_version;
+mod heads;
+mod history;
 mod logging;
 mod output;
+mod show;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -69,6 +73,14 @@ enum Command {
     /// Print the database's current version (the expand branch's revision)
     #[command(name = "db_version")]
     DbVersion(output::FormatArg),
+    /// Print the database's revision on each branch (and its legacy version), read-only
+    Current(output::FormatArg),
+    /// List the tree's revisions, newest first; "(current)" marks need a configured database
+    History(history::Args),
+    /// Print the head revision of each branch of the tree
+    Heads(output::FormatArg),
+    /// Print one revision's metadata and its SQL statements for one dialect
+    Show(show::Args),
 }
 
 /// An error ready for the user: one line on stderr, exit status 1.
@@ -122,6 +134,10 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
     match &cli.command {
         Command::DbSync(args) => db_sync::run(cli, args),
         Command::DbVersion(args) => db_version::run(cli, args),
+        Command::Current(args) => current::run(cli, args),
+        Command::History(args) => history::run(cli, args),
+        Command::Heads(args) => heads::run(cli, args),
+        Command::Show(args) => show::run(cli, args),
     }
 }
 
@@ -131,6 +147,19 @@ impl Cli {
         let env = std::env::var(config::DATABASE_URL_ENV).ok();
         let url = config::database_url(self.database_url.as_deref(), env.as_deref(), &self.config_sources())?;
         log::debug!("using database {url}");
+        Ok(url)
+    }
+
+    /// The database URL the operator named (flag > environment > config files), without
+    /// the built-in default: `None` when nothing names one.
+    fn configured_database_url(&self) -> Result<Option<DatabaseUrl>, Failure> {
+        let env = std::env::var(config::DATABASE_URL_ENV).ok();
+        let url =
+            config::configured_database_url(self.database_url.as_deref(), env.as_deref(), &self.config_sources())?;
+        match &url {
+            Some(url) => log::debug!("using database {url}"),
+            None => log::debug!("no database configured: reading none"),
+        }
         Ok(url)
     }
 
