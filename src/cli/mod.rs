@@ -3,12 +3,14 @@
 //! Exit statuses: 0 success; 1 error (one line on stderr); 2 usage error, or `db_sync
 //! --check`: expand pending; 4 `db_sync --check`: contract pending.
 
+mod completions;
 mod current;
 mod db_sync;
 mod db_version;
 mod heads;
 mod history;
 mod logging;
+mod man;
 mod output;
 mod show;
 
@@ -81,6 +83,11 @@ enum Command {
     Heads(output::FormatArg),
     /// Print one revision's metadata and its SQL statements for one dialect
     Show(show::Args),
+    /// Print a shell completion script (bash, zsh or fish)
+    Completions(completions::Args),
+    /// Print the manual page (roff) of strata-manage or of one of its commands
+    #[command(hide = true)]
+    Man(man::Args),
 }
 
 /// An error ready for the user: one line on stderr, exit status 1.
@@ -138,6 +145,8 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
         Command::History(args) => history::run(cli, args),
         Command::Heads(args) => heads::run(cli, args),
         Command::Show(args) => show::run(cli, args),
+        Command::Completions(args) => completions::run(args),
+        Command::Man(args) => man::run(args),
     }
 }
 
@@ -181,4 +190,10 @@ impl Cli {
 fn print(text: &str) {
     let mut stdout = std::io::stdout().lock();
     let _ = writeln!(stdout, "{text}");
+}
+
+/// Writes generated output (a script, a manual page) to stdout as it is.
+fn print_bytes(bytes: &[u8]) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(bytes);
 }
