@@ -15,5 +15,7 @@ mod legacy;
 mod parsers;
 /// Concurrent runs, killed runs and the lock.
 mod safety;
+/// CLI snapshots (trycmd): help texts and server-free outputs, as files in tests/cmd/.
+mod snapshots;
 /// Fresh, phased and repeated `db_sync`, with `--check` and `db_version` at every step.
 mod sync;
