@@ -9,6 +9,8 @@ mod support;
 mod bad_input;
 /// Command line: help, usage errors, where the URL comes from, logging.
 mod cli;
+/// The read-only reports: --format json, current, history, heads, show, completions, man.
+mod inspect;
 /// Legacy-controlled databases and fast-forward from databases keystone-manage left.
 mod legacy;
 /// Property tests of the parsers: SQL splitter, URLs, config files, migration trees.
