@@ -139,6 +139,20 @@ pub fn resolve_database_url(
     env: Option<&str>,
     sources: &ConfigSources,
 ) -> Result<ResolvedUrl, ConfigError> {
+    let resolved = resolve_configured_database_url(flag, env, sources)?
+        .unwrap_or_else(|| ResolvedUrl { url: DEFAULT_DATABASE_URL.into(), origin: "the built-in default".into() });
+    log::debug!("database URL {} (from {})", redact(&resolved.url), resolved.origin);
+    Ok(resolved)
+}
+
+/// The precedence rules without the built-in default: `None` when neither the flag, the
+/// environment nor a configuration file names a database. Commands that read a database only
+/// when the operator named one (`history`) use this.
+pub fn resolve_configured_database_url(
+    flag: Option<&str>,
+    env: Option<&str>,
+    sources: &ConfigSources,
+) -> Result<Option<ResolvedUrl>, ConfigError> {
     // Config files are read even when a flag wins, so a broken file is reported rather than
     // silently ignored on one node and used on the next.
     let mut from_files = None;
@@ -152,23 +166,34 @@ pub fn resolve_database_url(
             from_files = Some(ResolvedUrl { url, origin: file.display().to_string() });
         }
     }
-    let resolved = if let Some(url) = flag.filter(|url| !url.trim().is_empty()) {
-        ResolvedUrl { url: url.to_owned(), origin: "--database-url".into() }
+    Ok(if let Some(url) = flag.filter(|url| !url.trim().is_empty()) {
+        Some(ResolvedUrl { url: url.to_owned(), origin: "--database-url".into() })
     } else if let Some(url) = env.filter(|url| !url.trim().is_empty()) {
-        ResolvedUrl { url: url.to_owned(), origin: DATABASE_URL_ENV.into() }
-    } else if let Some(resolved) = from_files {
-        resolved
+        Some(ResolvedUrl { url: url.to_owned(), origin: DATABASE_URL_ENV.into() })
     } else {
-        ResolvedUrl { url: DEFAULT_DATABASE_URL.into(), origin: "the built-in default".into() }
-    };
-    log::debug!("database URL {} (from {})", redact(&resolved.url), resolved.origin);
-    Ok(resolved)
+        from_files
+    })
 }
 
 /// Resolves and parses in one go.
 pub fn database_url(flag: Option<&str>, env: Option<&str>, sources: &ConfigSources) -> crate::Result<DatabaseUrl> {
     let resolved = resolve_database_url(flag, env, sources)?;
     Ok(DatabaseUrl::parse(&resolved.url)?)
+}
+
+/// Resolves without the built-in default and parses: `None` when nothing names a database.
+pub fn configured_database_url(
+    flag: Option<&str>,
+    env: Option<&str>,
+    sources: &ConfigSources,
+) -> crate::Result<Option<DatabaseUrl>> {
+    match resolve_configured_database_url(flag, env, sources)? {
+        Some(resolved) => {
+            log::debug!("database URL {} (from {})", redact(&resolved.url), resolved.origin);
+            Ok(Some(DatabaseUrl::parse(&resolved.url)?))
+        }
+        None => Ok(None),
+    }
 }
 
 #[cfg(test)]
@@ -240,5 +265,21 @@ mod tests {
         let file = write(dir.path(), "k.conf", "[DEFAULT]\ndebug = false\n");
         let sources = ConfigSources { files: vec![file], dir: None };
         assert_eq!(resolve_database_url(None, None, &sources).unwrap().url, DEFAULT_DATABASE_URL);
+    }
+
+    #[test]
+    fn only_a_named_database_is_configured() {
+        let dir = tempfile::tempdir().unwrap();
+        let silent = write(dir.path(), "silent.conf", "[DEFAULT]\ndebug = false\n");
+        let sources = ConfigSources { files: vec![silent], dir: None };
+        let configured = |flag, env| resolve_configured_database_url(flag, env, &sources).unwrap().map(|r| r.url);
+        assert_eq!(configured(None, None), None, "the built-in default is not a configured database");
+        assert_eq!(configured(None, Some(" ")), None, "an empty environment variable names nothing");
+        assert_eq!(configured(None, Some("sqlite:///env.db")).as_deref(), Some("sqlite:///env.db"));
+        assert_eq!(configured(Some("sqlite:///flag.db"), None).as_deref(), Some("sqlite:///flag.db"));
+        let named = write(dir.path(), "named.conf", "[database]\nconnection = sqlite:///file.db\n");
+        let sources = ConfigSources { files: vec![named], dir: None };
+        let resolved = resolve_configured_database_url(None, None, &sources).unwrap().unwrap();
+        assert_eq!(resolved.url, "sqlite:///file.db");
     }
 }

@@ -3,8 +3,11 @@
 
 use std::fmt;
 
-/// The database engines strata can migrate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+use serde::Serialize;
+
+/// The database engines strata can migrate. Serialized as its canonical name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Dialect {
     /// SQLite, the embedded default.
     Sqlite,

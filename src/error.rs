@@ -7,7 +7,7 @@ use thiserror::Error;
 pub use crate::backend::DbError;
 pub use crate::config::ConfigError;
 pub use crate::executor::{SyncFailure, SyncReport};
-pub use crate::graph::GraphError;
+pub use crate::graph::{GraphError, LookupError};
 pub use crate::plan::PlanError;
 pub use crate::tree::TreeError;
 pub use crate::url::UrlError;
@@ -25,6 +25,9 @@ pub enum Error {
     /// A migration tree is malformed.
     #[error(transparent)]
     Tree(#[from] TreeError),
+    /// A revision asked for (`show REV`) is not in the tree, or its prefix is ambiguous.
+    #[error(transparent)]
+    Lookup(#[from] LookupError),
     /// The database is in a state strata refuses to touch, or the request is not allowed.
     #[error(transparent)]
     Plan(#[from] PlanError),

@@ -9,12 +9,14 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
+use serde::Serialize;
 use thiserror::Error;
 
 use crate::sql::MigrationSql;
 
-/// The two branches of an expand/contract migration tree.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// The two branches of an expand/contract migration tree. Serialized as its label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Branch {
     /// Additive changes, safe while old code still runs.
     Expand,
@@ -71,6 +73,8 @@ pub struct Revision {
     pub depends_on: Vec<String>,
     /// One-line description for the log.
     pub message: String,
+    /// When the revision was written, as its author recorded it (informational).
+    pub create_date: Option<String>,
     /// Where it was loaded from, for error messages.
     pub path: String,
     /// The branch its folder (`<release>/<branch>/…`) promises, if any.
@@ -97,6 +101,23 @@ pub struct RevisionGraph {
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
 #[error("invalid revision graph: {0}")]
 pub struct GraphError(pub String);
+
+/// A revision asked for by id or id prefix that the graph cannot name.
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LookupError {
+    /// No revision id is or starts with the text.
+    #[error("no revision '{0}' in the migration tree (neither an id nor the start of one); strata-manage history lists the revisions")]
+    Unknown(String),
+    /// Several revision ids start with the text.
+    #[error("revision prefix '{prefix}' is ambiguous: it matches {}; give more characters", .candidates.join(", "))]
+    Ambiguous {
+        /// The prefix given.
+        prefix: String,
+        /// Every id it starts, sorted.
+        candidates: Vec<String>,
+    },
+}
 
 fn graph_error(message: String) -> GraphError {
     GraphError(message)
@@ -184,6 +205,38 @@ impl RevisionGraph {
         self.index.get(id).map(|&position| &self.revisions[position])
     }
 
+    /// A revision by its id or, as alembic accepts, by a prefix of its id that no other id
+    /// shares. An exact id always wins over a longer id it is the prefix of.
+    pub fn find(&self, id_or_prefix: &str) -> Result<&Revision, LookupError> {
+        if let Some(revision) = self.get(id_or_prefix) {
+            return Ok(revision);
+        }
+        let mut matches: Vec<&Revision> = if id_or_prefix.is_empty() {
+            Vec::new()
+        } else {
+            self.revisions.iter().filter(|revision| revision.id.starts_with(id_or_prefix)).collect()
+        };
+        match matches.len() {
+            0 => Err(LookupError::Unknown(id_or_prefix.to_owned())),
+            1 => Ok(matches.remove(0)),
+            _ => {
+                let mut candidates: Vec<String> = matches.iter().map(|revision| revision.id.clone()).collect();
+                candidates.sort();
+                Err(LookupError::Ambiguous { prefix: id_or_prefix.to_owned(), candidates })
+            }
+        }
+    }
+
+    /// Whether `id` is the head of its branch.
+    pub fn is_head(&self, id: &str) -> bool {
+        self.index.get(id).is_some_and(|position| self.heads.values().any(|head| head == position))
+    }
+
+    /// The heads of the branches the graph has, expand first.
+    pub fn heads(&self) -> impl Iterator<Item = (Branch, &Revision)> {
+        self.heads.iter().map(|(&branch, &position)| (branch, &self.revisions[position]))
+    }
+
     /// The base revision (the one that is stamped on a legacy database).
     pub fn base(&self) -> &Revision {
         &self.revisions[self.base]
@@ -218,8 +271,9 @@ impl RevisionGraph {
         self.order.iter().filter(|&&r| seen[r]).map(|&r| &self.revisions[r]).collect()
     }
 
-    /// Every revision, parents before children.
-    pub fn in_order(&self) -> impl Iterator<Item = &Revision> {
+    /// Every revision, parents before children (`.rev()`: newest first, as `history` lists
+    /// them).
+    pub fn in_order(&self) -> impl DoubleEndedIterator<Item = &Revision> {
         self.order.iter().map(|&position| &self.revisions[position])
     }
 
@@ -319,6 +373,7 @@ mod tests {
             branch_labels: labels.iter().map(|s| s.to_string()).collect(),
             depends_on: Vec::new(),
             message: String::new(),
+            create_date: None,
             path: format!("tree/{id}"),
             folder_branch: None,
             sql: MigrationSql::default(),
@@ -399,6 +454,38 @@ mod tests {
         let mut revisions = keystone_like();
         revisions[1].branch_labels = vec!["data_migration".into()];
         assert!(error(revisions).contains("unknown branch label 'data_migration'"));
+    }
+
+    #[test]
+    fn revisions_are_found_by_id_or_unique_prefix() {
+        let mut revisions = keystone_like();
+        revisions.push(revision("e22", &["e2"], &[]));
+        let graph = RevisionGraph::new(revisions).unwrap();
+        assert_eq!(graph.find("base").unwrap().id, "base");
+        assert_eq!(graph.find("ba").unwrap().id, "base");
+        // An exact id wins over the longer id it starts.
+        assert_eq!(graph.find("e2").unwrap().id, "e2");
+        assert_eq!(graph.find("e22").unwrap().id, "e22");
+        assert_eq!(
+            graph.find("e").unwrap_err(),
+            LookupError::Ambiguous { prefix: "e".into(), candidates: vec!["e1".into(), "e2".into(), "e22".into()] }
+        );
+        assert_eq!(graph.find("x").unwrap_err(), LookupError::Unknown("x".into()));
+        assert_eq!(graph.find("").unwrap_err(), LookupError::Unknown(String::new()));
+        assert!(graph.find("e").unwrap_err().to_string().contains("it matches e1, e2, e22"));
+    }
+
+    #[test]
+    fn heads_are_listed_expand_first_and_known_as_heads() {
+        let graph = RevisionGraph::new(keystone_like()).unwrap();
+        let heads: Vec<(Branch, &str)> =
+            graph.heads().map(|(branch, revision)| (branch, revision.id.as_str())).collect();
+        assert_eq!(heads, vec![(Branch::Expand, "e2"), (Branch::Contract, "c2")]);
+        assert!(graph.is_head("e2") && graph.is_head("c2"));
+        assert!(!graph.is_head("e1") && !graph.is_head("base") && !graph.is_head("nope"));
+        let newest_first: Vec<&str> = graph.in_order().rev().map(|revision| revision.id.as_str()).collect();
+        assert_eq!(newest_first.last(), Some(&"base"));
+        assert_eq!(newest_first.len(), 5);
     }
 
     #[test]

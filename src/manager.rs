@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 use crate::executor::{self, SyncReport};
 use crate::lock::LockOptions;
 use crate::plan::{self, CheckReport, DbVersion, Target};
+use crate::report::{self, CheckStatus, DatabaseVersions, HistoryEntry, VersionReport};
 use crate::state::DatabaseState;
 use crate::tree::MigrationTrees;
 use crate::url::DatabaseUrl;
@@ -48,13 +49,46 @@ pub fn check(url: &DatabaseUrl, trees: &MigrationTrees) -> Result<CheckReport> {
     Ok(plan::check(trees, &state)?)
 }
 
+/// `db_sync --check` as a serializable report; an unfinished MySQL unit is reported (exit
+/// status 1) rather than an error. Read-only.
+pub fn check_status(url: &DatabaseUrl, trees: &MigrationTrees) -> Result<CheckStatus> {
+    let state = read_state(url)?;
+    Ok(report::check_status(trees, &state)?)
+}
+
 /// `db_version`: where the database stands. Read-only.
 pub fn version(url: &DatabaseUrl, trees: &MigrationTrees) -> Result<DbVersion> {
     let state = read_state(url)?;
+    warn_if_unversioned(&state);
+    Ok(plan::db_version(trees, &state)?)
+}
+
+/// `db_version` as a serializable report, with every branch. Read-only.
+pub fn version_report(url: &DatabaseUrl, trees: &MigrationTrees) -> Result<VersionReport> {
+    let state = read_state(url)?;
+    warn_if_unversioned(&state);
+    Ok(report::version_report(trees, &state)?)
+}
+
+/// `current`: every branch's row and the legacy version of a database under legacy
+/// control. Read-only: a SQLite file that does not exist is an empty database, not created.
+pub fn current(url: &DatabaseUrl, trees: &MigrationTrees) -> Result<DatabaseVersions> {
+    let state = read_state(url)?;
+    warn_if_unversioned(&state);
+    Ok(DatabaseVersions::of(trees, &state)?)
+}
+
+/// `history`: the revisions newest first, marked current from the database at `url` when
+/// one is given. Read-only.
+pub fn history(url: Option<&DatabaseUrl>, trees: &MigrationTrees) -> Result<Vec<HistoryEntry>> {
+    let state = url.map(read_state).transpose()?;
+    Ok(report::history(trees, state.as_ref())?)
+}
+
+fn warn_if_unversioned(state: &DatabaseState) {
     if state.alembic_rows().is_empty() && state.legacy_versions.is_none() && !state.tables.is_empty() {
         log::warn!("the database holds tables but no version table: it is not under version control");
     }
-    Ok(plan::db_version(trees, &state)?)
 }
 
 fn read_state(url: &DatabaseUrl) -> Result<DatabaseState> {

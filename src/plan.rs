@@ -250,12 +250,14 @@ pub enum DbVersion {
 
 /// The database's current revision per branch, validated against the graph.
 #[derive(Debug, Default)]
-struct CurrentHeads {
-    expand: Option<String>,
-    contract: Option<String>,
+pub(crate) struct CurrentHeads {
+    pub(crate) expand: Option<String>,
+    pub(crate) contract: Option<String>,
 }
 
-fn current_heads(trees: &MigrationTrees, state: &DatabaseState) -> Result<CurrentHeads, PlanError> {
+/// Sorts the rows of `alembic_version` by branch, refusing unknown revisions, two rows for
+/// one branch and a contract row without an expand row.
+pub(crate) fn current_heads(trees: &MigrationTrees, state: &DatabaseState) -> Result<CurrentHeads, PlanError> {
     let mut heads = CurrentHeads::default();
     for row in state.alembic_rows() {
         let branch = trees.graph.branch_of(row).ok_or_else(|| PlanError::UnknownRevision(row.clone()))?;

@@ -12,11 +12,15 @@ mod cli;
 /// The 3-node Galera cluster of `scripts/galera`: runs on different nodes, concurrent runs
 /// spread over the nodes, runs killed on one node and finished from another.
 mod galera;
+/// The read-only reports: --format json, current, history, heads, show, completions, man.
+mod inspect;
 /// Legacy-controlled databases and fast-forward from databases keystone-manage left.
 mod legacy;
 /// Property tests of the parsers: SQL splitter, URLs, config files, migration trees.
 mod parsers;
 /// Concurrent runs, killed runs and the lock.
 mod safety;
+/// CLI snapshots (trycmd): help texts and server-free outputs, as files in tests/cmd/.
+mod snapshots;
 /// Fresh, phased and repeated `db_sync`, with `--check` and `db_version` at every step.
 mod sync;

@@ -6,6 +6,7 @@ use strata::lock::LockOptions;
 use strata::manager;
 use strata::plan::{CheckOutcome, CheckReport, Target};
 
+use super::output::{print_json, Format};
 use super::{print, Cli, Failure, PROGRAM};
 
 /// keystone's answer to `--migrate` since the switch to alembic.
@@ -34,6 +35,9 @@ pub struct Args {
     /// stopped counts as dead (holders on the same server are checked directly)
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     lock_stale_after: u64,
+    /// With --check: print the report as text or as one JSON document
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = Format::Text, requires = "check")]
+    format: Format,
 }
 
 pub fn run(cli: &Cli, args: &Args) -> Result<u8, Failure> {
@@ -57,6 +61,11 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, Failure> {
     let url = cli.database_url()?;
     let trees = cli.trees()?;
     match target {
+        None if args.format == Format::Json => {
+            let status = manager::check_status(&url, &trees)?;
+            print_json(&status)?;
+            Ok(status.exit_status)
+        }
         None => {
             let report = manager::check(&url, &trees)?;
             print(&render_check(&report));

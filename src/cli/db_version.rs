@@ -1,14 +1,19 @@
-//! `db_version`: prints the expand branch's revision, the legacy version of a database
-//! still under legacy control, or `None`.
+//! `db_version [--format json]`: prints the expand branch's revision, the legacy version of a
+//! database still under legacy control, or `None`.
 
 use strata::manager;
 use strata::plan::DbVersion;
 
+use super::output::{print_json, Format, FormatArg};
 use super::{print, Cli, Failure};
 
-pub fn run(cli: &Cli) -> Result<u8, Failure> {
+pub fn run(cli: &Cli, args: &FormatArg) -> Result<u8, Failure> {
     let url = cli.database_url()?;
     let trees = cli.trees()?;
+    if args.format == Format::Json {
+        print_json(&manager::version_report(&url, &trees)?)?;
+        return Ok(0);
+    }
     let text = match manager::version(&url, &trees)? {
         DbVersion::Revision(revision) => revision,
         DbVersion::Legacy(version) => version.to_string(),

@@ -1,11 +1,18 @@
-//! Argument parsing (clap), logging set-up and exit statuses.
+//! Argument parsing (clap), logging set-up and exit statuses; one file per command.
 //!
 //! Exit statuses: 0 success; 1 error (one line on stderr); 2 usage error, or `db_sync
 //! --check`: expand pending; 4 `db_sync --check`: contract pending.
 
+mod completions;
+mod current;
 mod db_sync;
 mod db_version;
+mod heads;
+mod history;
 mod logging;
+mod man;
+mod output;
+mod show;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -17,7 +24,7 @@ use strata::tree::MigrationTrees;
 use strata::url::DatabaseUrl;
 
 /// The program name used in messages (keystone-manage's messages, with this name).
-pub const PROGRAM: &str = "strata-manage";
+pub const PROGRAM: &str = strata::report::PROGRAM;
 
 /// Command-line interface of strata-manage.
 #[derive(Debug, Parser)]
@@ -67,7 +74,20 @@ enum Command {
     DbSync(db_sync::Args),
     /// Print the database's current version (the expand branch's revision)
     #[command(name = "db_version")]
-    DbVersion,
+    DbVersion(output::FormatArg),
+    /// Print the database's revision on each branch (and its legacy version), read-only
+    Current(output::FormatArg),
+    /// List the tree's revisions, newest first; "(current)" marks need a configured database
+    History(history::Args),
+    /// Print the head revision of each branch of the tree
+    Heads(output::FormatArg),
+    /// Print one revision's metadata and its SQL statements for one dialect
+    Show(show::Args),
+    /// Print a shell completion script (bash, zsh or fish)
+    Completions(completions::Args),
+    /// Print the manual page (roff) of strata-manage or of one of its commands
+    #[command(hide = true)]
+    Man(man::Args),
 }
 
 /// An error ready for the user: one line on stderr, exit status 1.
@@ -120,18 +140,40 @@ pub fn main() -> ExitCode {
 fn run(cli: &Cli) -> Result<u8, Failure> {
     match &cli.command {
         Command::DbSync(args) => db_sync::run(cli, args),
-        Command::DbVersion => db_version::run(cli),
+        Command::DbVersion(args) => db_version::run(cli, args),
+        Command::Current(args) => current::run(cli, args),
+        Command::History(args) => history::run(cli, args),
+        Command::Heads(args) => heads::run(cli, args),
+        Command::Show(args) => show::run(cli, args),
+        Command::Completions(args) => completions::run(args),
+        Command::Man(args) => man::run(args),
     }
 }
 
 impl Cli {
     /// The database URL after applying flag > environment > config files > default.
     fn database_url(&self) -> Result<DatabaseUrl, Failure> {
-        let sources = ConfigSources { files: self.config_files.clone(), dir: self.config_dir.clone() };
         let env = std::env::var(config::DATABASE_URL_ENV).ok();
-        let url = config::database_url(self.database_url.as_deref(), env.as_deref(), &sources)?;
+        let url = config::database_url(self.database_url.as_deref(), env.as_deref(), &self.config_sources())?;
         log::debug!("using database {url}");
         Ok(url)
+    }
+
+    /// The database URL the operator named (flag > environment > config files), without
+    /// the built-in default: `None` when nothing names one.
+    fn configured_database_url(&self) -> Result<Option<DatabaseUrl>, Failure> {
+        let env = std::env::var(config::DATABASE_URL_ENV).ok();
+        let url =
+            config::configured_database_url(self.database_url.as_deref(), env.as_deref(), &self.config_sources())?;
+        match &url {
+            Some(url) => log::debug!("using database {url}"),
+            None => log::debug!("no database configured: reading none"),
+        }
+        Ok(url)
+    }
+
+    fn config_sources(&self) -> ConfigSources {
+        ConfigSources { files: self.config_files.clone(), dir: self.config_dir.clone() }
     }
 
     /// The migration trees: keystone's, built into this binary, unless directories are
@@ -148,4 +190,10 @@ impl Cli {
 fn print(text: &str) {
     let mut stdout = std::io::stdout().lock();
     let _ = writeln!(stdout, "{text}");
+}
+
+/// Writes generated output (a script, a manual page) to stdout as it is.
+fn print_bytes(bytes: &[u8]) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(bytes);
 }

@@ -22,7 +22,6 @@ struct RevisionMetadata {
     depends_on: Vec<String>,
     message: String,
     #[serde(default)]
-    #[allow(dead_code, reason = "informational, kept so that the key is accepted")]
     create_date: Option<String>,
 }
 
@@ -85,6 +84,7 @@ pub fn parse(root: &str, files: &[TreeFile]) -> Result<RevisionGraph, TreeError>
             branch_labels: metadata.branch_labels,
             depends_on: metadata.depends_on,
             message: metadata.message,
+            create_date: metadata.create_date,
             path: shown(root, dir),
             folder_branch: folder_branch(dir),
             sql,

@@ -1,0 +1,1 @@
+-- A merge revision: nothing to run.

@@ -1,0 +1,29 @@
+//! CLI snapshots: the help texts and every output that needs no database server, kept as
+//! files in `tests/cmd/` so that a changed message shows up as a reviewed diff.
+//!
+//! - `<name>.toml` runs one command; its expected stdout/stderr are `<name>.stdout` and
+//!   `<name>.stderr`, its exit status `status.code` (0 when absent).
+//! - `<name>.trycmd` runs a sequence of commands in one scratch directory seeded from
+//!   `<name>.in/` (a `keystone.conf` naming `sqlite:///keystone.db`); each `$` line is
+//!   followed by its `? status` and its output, stdout and stderr merged.
+//!
+//! After a deliberate change, `TRYCMD=overwrite cargo test --test integration snapshots`
+//! rewrites the expected files; review the diff before committing it.
+
+use std::path::Path;
+
+#[test]
+fn cli_snapshots() {
+    // No user configuration can leak in: HOME is empty, the environment names no database,
+    // and logs (timestamps, durations) are off, so only requested output and errors show.
+    let home = tempfile::tempdir().unwrap();
+    trycmd::TestCases::new()
+        .register_bin("strata-manage", Path::new(env!("CARGO_BIN_EXE_strata-manage")))
+        .default_bin_name("strata-manage")
+        .env("HOME", home.path().display().to_string())
+        .env("STRATA_DATABASE_URL", "")
+        .env("RUST_LOG", "off")
+        .case("tests/cmd/*.toml")
+        .case("tests/cmd/*.trycmd")
+        .run();
+}
