@@ -318,7 +318,8 @@ const CHANGING: &str = "a run that is taking or releasing the lock";
 /// own clock (the servers' clocks play no part).
 #[derive(Default)]
 struct LockWatch {
-    last: Option<LockRow>,
+    /// The lock row and the progress record (unit, statements applied) last seen.
+    last: Option<(LockRow, Option<(String, i32)>)>,
     unchanged_since: Option<Instant>,
 }
 
@@ -373,10 +374,17 @@ impl MysqlBackend {
             self.insert_lock_row(conn, me)?;
             return Ok(Attempt::Acquired);
         };
-        if watch.last.as_ref() != Some(&row) {
+        // The holder's statements advancing its progress record are a sign of life too: after a
+        // kill the server goes on with a batch it had received, and must be let finish.
+        let progress = match read_progress(conn) {
+            Err(error) if error.kind == ErrorKind::NoSuchTable => None,
+            other => other?.map(|record| (record.unit, record.applied)),
+        };
+        let seen = (row.clone(), progress);
+        if watch.last.as_ref() != Some(&seen) {
             watch.unchanged_since = Some(Instant::now());
         }
-        watch.last = Some(row.clone());
+        watch.last = Some(seen);
         let same_server = row.owner.server == me.server && row.owner.db_user == me.db_user;
         let dead_here = same_server
             && !connection_alive(conn, row.owner.connection_id)?
@@ -409,7 +417,7 @@ impl MysqlBackend {
         let reason = if dead_here {
             "its connection is gone".to_owned()
         } else {
-            format!("its heartbeat stopped for {} s", options.stale_after.as_secs())
+            format!("its heartbeat and its progress stopped for {} s", options.stale_after.as_secs())
         };
         log::warn!("Took over the db_sync lock from {} ({reason})", row.holder);
         Ok(Attempt::Acquired)
