@@ -14,8 +14,8 @@ use diesel::connection::SimpleConnection;
 
 use crate::support::db::{fresh_fingerprint, Conn};
 use crate::support::{
-    applications, assert_cluster_healthy, cluster_health, cluster_is_healthy, finish, finish_within, setting, Backend,
-    Engine, Run, TestDb,
+    assert_cluster_healthy, cluster_health, cluster_is_healthy, finish, finish_within, setting, tally_concurrent_runs,
+    Backend, Engine, Run, TestDb,
 };
 use crate::sync::{CONTRACT_HEAD, EXPAND_HEAD};
 
@@ -160,15 +160,9 @@ fn concurrent_db_syncs_on_every_node_serialize_and_leave_every_node_fresh() {
                 })
                 .collect();
             done += 1;
-            for run in runs.iter().filter(|run| run.status != 0) {
-                failures += 1;
-                eprintln!("trial {trial}: a concurrent db_sync failed\n{run}");
-            }
-            let repeated: Vec<_> = applications(&runs).into_iter().filter(|(_, count)| *count > 1).collect();
-            if !repeated.is_empty() {
-                twice += 1;
-                eprintln!("trial {trial}: applied more than once: {repeated:?}");
-            }
+            let (failed, repeated) = tally_concurrent_runs(trial, &runs);
+            failures += failed;
+            twice += usize::from(repeated);
             if !healthy_after(&format!("trial {trial}")) {
                 unhealthy += 1;
                 break;

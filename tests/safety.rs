@@ -7,7 +7,7 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 use crate::support::db::fresh_fingerprint;
-use crate::support::{applications, finish, setting, Backend, Run, TestDb};
+use crate::support::{finish, setting, tally_concurrent_runs, Backend, Run, TestDb};
 use crate::sync::{CONTRACT_HEAD, EXPAND_HEAD};
 
 dbtest!(concurrent_db_syncs_serialize_and_apply_everything_once, |db| {
@@ -23,15 +23,9 @@ dbtest!(concurrent_db_syncs_serialize_and_apply_everything_once, |db| {
         }
         let children: Vec<Child> = (0..processes).map(|_| db.spawn(&["db_sync", "--lock-timeout", "120"])).collect();
         let runs: Vec<Run> = children.into_iter().map(finish).collect();
-        for run in runs.iter().filter(|run| run.status != 0) {
-            failures += 1;
-            eprintln!("trial {trial}: a concurrent db_sync failed\n{run}");
-        }
-        let repeated: Vec<_> = applications(&runs).into_iter().filter(|(_, count)| *count > 1).collect();
-        if !repeated.is_empty() {
-            twice += 1;
-            eprintln!("trial {trial}: applied more than once: {repeated:?}");
-        }
+        let (failed, repeated) = tally_concurrent_runs(trial, &runs);
+        failures += failed;
+        twice += usize::from(repeated);
         if db.fingerprint() != fresh {
             differing += 1;
             eprintln!("trial {trial}: final schema differs from a fresh db_sync");

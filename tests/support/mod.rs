@@ -230,6 +230,20 @@ pub fn finish_within(mut child: Child, limit: Duration) -> Run {
     Run { command: "strata-manage (concurrent)".into(), status, stdout: stdout.join().expect("stdout reader"), stderr }
 }
 
+/// A concurrency trial's runs: how many failed, and whether any unit was applied more than
+/// once; each problem is shown on stderr.
+pub fn tally_concurrent_runs(trial: usize, runs: &[Run]) -> (usize, bool) {
+    let failed = runs.iter().filter(|run| run.status != 0).inspect(|run| {
+        eprintln!("trial {trial}: a concurrent db_sync failed\n{run}");
+    });
+    let failures = failed.count();
+    let repeated: Vec<_> = applications(runs).into_iter().filter(|(_, count)| *count > 1).collect();
+    if !repeated.is_empty() {
+        eprintln!("trial {trial}: applied more than once: {repeated:?}");
+    }
+    (failures, !repeated.is_empty())
+}
+
 /// How often each revision or legacy version was started across `runs`.
 pub fn applications(runs: &[Run]) -> BTreeMap<String, usize> {
     let mut counts = BTreeMap::new();
