@@ -9,6 +9,8 @@ mod support;
 mod bad_input;
 /// Command line: help, usage errors, where the URL comes from, logging.
 mod cli;
+/// How a failing migration is reported on every backend.
+mod failures;
 /// The 3-node Galera cluster of `scripts/galera`: runs on different nodes, concurrent runs
 /// spread over the nodes, runs killed on one node and finished from another.
 mod galera;

@@ -176,6 +176,17 @@ pub enum DbError {
     /// A statement of a migration failed.
     #[error("{0}")]
     Statement(Box<StatementFailure>),
+    /// Something other than one of its statements failed while a unit was applied (creating
+    /// `alembic_version`, writing the version row, the progress record).
+    #[error("{unit}: {source}; {outcome}")]
+    InUnit {
+        /// The unit, as the operator knows it.
+        unit: String,
+        /// What of the unit is applied, and what to do.
+        outcome: String,
+        /// What failed.
+        source: Box<DbError>,
+    },
     /// A MySQL unit stopped at a statement that cannot be named (the session could not be
     /// asked); its progress record knows how far it got.
     #[error("{unit} stopped part way; how far it got is recorded in strata_db_sync_progress, and the next strata-manage db_sync resumes it from there: {source}")]
@@ -221,12 +232,24 @@ impl DbError {
         move |source| DbError::Query { context: context.to_owned(), source }
     }
 
+    /// Names the unit this error happened in, unless it already does.
+    pub fn in_unit(self, unit: &Unit<'_>, outcome: &str) -> DbError {
+        match self {
+            DbError::Statement(_)
+            | DbError::UnitStopped { .. }
+            | DbError::TreeChanged { .. }
+            | DbError::InUnit { .. } => self,
+            other => DbError::InUnit { unit: unit.title.clone(), outcome: outcome.to_owned(), source: Box::new(other) },
+        }
+    }
+
     /// The driver error underneath, if any.
     pub fn driver(&self) -> Option<&DriverError> {
         match self {
             DbError::Connect { source, .. } | DbError::Query { source, .. } => Some(source),
             DbError::Statement(failure) => Some(&failure.source),
             DbError::UnitStopped { source, .. } => Some(source),
+            DbError::InUnit { source, .. } => source.driver(),
             _ => None,
         }
     }

@@ -241,6 +241,10 @@ pub(crate) struct TransactionSql {
 pub(crate) const TRANSACTION: TransactionSql =
     TransactionSql { begin: "BEGIN", commit: "COMMIT", rollback: "ROLLBACK" };
 
+/// What a failed unit leaves on an engine with transactional DDL, and what to do.
+const ROLLED_BACK: &str =
+    "nothing of it was applied (rolled back); fix the cause, then run strata-manage db_sync again";
+
 /// Applies a unit as one transaction (PostgreSQL, SQLite): all of it or none of it, so
 /// there is never anything to resume.
 pub(crate) fn apply_in_transaction(
@@ -255,12 +259,7 @@ pub(crate) fn apply_in_transaction(
         }
         for (index, statement) in unit.statements.iter().enumerate() {
             conn.execute(statement).map_err(|source| {
-                DbError::Statement(Box::new(StatementFailure::new(
-                    unit,
-                    index,
-                    "nothing of it was applied (rolled back)".into(),
-                    source,
-                )))
+                DbError::Statement(Box::new(StatementFailure::new(unit, index, ROLLED_BACK.into(), source)))
             })?;
         }
         record_version(conn, &unit.version)
@@ -271,7 +270,7 @@ pub(crate) fn apply_in_transaction(
             if let Err(rollback) = conn.execute(transaction.rollback) {
                 log::warn!("rolling back {} failed too: {rollback}", unit.title);
             }
-            Err(error)
+            Err(error.in_unit(unit, ROLLED_BACK))
         }
     }
 }

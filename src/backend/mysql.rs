@@ -299,6 +299,17 @@ impl Backend for MysqlBackend {
     }
 
     fn apply(&mut self, unit: &Unit<'_>) -> Result<(), DbError> {
+        self.apply_unit(unit).map_err(|error| {
+            error.in_unit(
+                unit,
+                "what of it is applied is recorded in strata_db_sync_progress; fix the cause, then run strata-manage db_sync again, which resumes it",
+            )
+        })
+    }
+}
+
+impl MysqlBackend {
+    fn apply_unit(&mut self, unit: &Unit<'_>) -> Result<(), DbError> {
         if unit.create_version_table {
             // Idempotent, so that a unit interrupted right after it can run again.
             let create = CREATE_ALEMBIC_VERSION.replacen("CREATE TABLE", "CREATE TABLE IF NOT EXISTS", 1);
@@ -581,7 +592,7 @@ impl MysqlBackend {
             }
         }
         let applied = if index == 0 {
-            "no statement of it had been applied".to_owned()
+            "no statement of it had been applied; fix the cause, then run strata-manage db_sync again".to_owned()
         } else {
             format!(
                 "statements 1 to {index} of it are applied (MySQL commits each DDL statement); strata-manage db_sync resumes it once the cause is fixed"
