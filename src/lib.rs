@@ -33,6 +33,7 @@ pub mod executor;
 pub mod graph;
 pub mod lock;
 pub mod manager;
+pub mod offline;
 pub mod plan;
 pub mod sql;
 pub mod state;
