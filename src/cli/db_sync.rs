@@ -37,7 +37,7 @@ pub struct Args {
         long,
         value_name = "DIALECT",
         requires = "sql",
-        conflicts_with = "database_url",
+        conflicts_with_all = ["database_url", "dry_run"],
         value_parser = clap::builder::PossibleValuesParser::new(Dialect::ALL.map(Dialect::name)).map(dialect_named)
     )]
     dialect: Option<Dialect>,
