@@ -10,6 +10,7 @@
 #![allow(dead_code, reason = "not every test module uses every helper")]
 
 pub mod db;
+pub mod native;
 
 pub use db::{Engine, TestDb};
 
