@@ -12,7 +12,8 @@
 //! The crate is layered so that each part can be read alone: [`tree`] loads migration trees
 //! (embedded at build time, or from directories), [`graph`] validates the revision graph,
 //! [`plan`] decides what to do from a [`state::DatabaseState`] without any I/O, [`executor`]
-//! runs a plan on a [`backend::Backend`], and [`manager`] ties one command together.
+//! runs a plan on a [`backend::Backend`], [`offline`] describes a plan or writes it as a SQL
+//! script instead, and [`manager`] ties one command together.
 //!
 //! ```no_run
 //! use strata::{manager, plan::Target, tree::MigrationTrees, url::DatabaseUrl};

@@ -8,7 +8,9 @@
 //!
 //! PostgreSQL and SQLite apply a unit as one transaction ([`apply_in_transaction`]).
 //! MySQL/MariaDB commits each DDL statement on its own, so `mysql.rs` keeps a progress
-//! record per unit instead. Adding an engine is one file here plus a [`Dialect`] variant.
+//! record per unit instead. [`ScriptWriter`] (`script.rs`) is the backend of
+//! `db_sync --sql`: it applies units through the same code, writing the SQL instead of
+//! running it. Adding an engine is one file here plus a [`Dialect`] variant.
 
 mod error;
 mod mysql;

@@ -159,7 +159,7 @@ impl Backend for ScriptWriter {
         Err(DbError::Query { context: "cannot read the database state".into(), source: nothing_to_read() })
     }
 
-    /// Holds nothing (see [`NoLock`]).
+    /// Holds nothing: a script takes no lock.
     fn lock(&mut self, _options: &LockOptions) -> Result<LockGuard, DbError> {
         Ok(LockGuard::new(Box::new(NoLock)))
     }
