@@ -30,6 +30,24 @@ impl Dialect {
         }
     }
 
+    /// `text` as a string literal of this dialect, safe whatever it holds and whatever the
+    /// session's settings: quotes are doubled; a backslash, which PostgreSQL (with
+    /// `standard_conforming_strings` off) and MySQL (without `NO_BACKSLASH_ESCAPES`) may take
+    /// for an escape, is written so that both settings read it the same way (PostgreSQL: an
+    /// `E'…'` string; MySQL: the text's UTF-8 bytes in hexadecimal).
+    pub fn quote_literal(self, text: &str) -> String {
+        match self {
+            Dialect::Postgresql if text.contains('\\') => {
+                format!("E'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
+            }
+            Dialect::Mysql if text.contains('\\') => {
+                let hex: String = text.bytes().map(|byte| format!("{byte:02X}")).collect();
+                format!("CONVERT(X'{hex}' USING utf8mb4)")
+            }
+            _ => format!("'{}'", text.replace('\'', "''")),
+        }
+    }
+
     pub(crate) fn from_scheme(scheme: &str) -> Option<Dialect> {
         match scheme {
             "sqlite" => Some(Dialect::Sqlite),
@@ -43,5 +61,21 @@ impl Dialect {
 impl fmt::Display for Dialect {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Dialect;
+
+    #[test]
+    fn literals_double_quotes_and_neutralise_backslashes() {
+        for dialect in Dialect::ALL {
+            assert_eq!(dialect.quote_literal("27e647c0fad4"), "'27e647c0fad4'");
+            assert_eq!(dialect.quote_literal("it's"), "'it''s'");
+        }
+        assert_eq!(Dialect::Sqlite.quote_literal("a\\'b"), "'a\\''b'");
+        assert_eq!(Dialect::Postgresql.quote_literal("a\\'b"), "E'a\\\\''b'");
+        assert_eq!(Dialect::Mysql.quote_literal("a\\'b"), "CONVERT(X'615C2762' USING utf8mb4)");
     }
 }

@@ -8,6 +8,7 @@ use std::fmt;
 use std::time::Instant;
 
 use crate::backend::{Backend, DbError, LockGuard, Unit, VersionChange};
+use crate::dialect::Dialect;
 use crate::plan::{Plan, RowChange};
 use crate::state::UnitId;
 
@@ -60,53 +61,62 @@ pub struct SyncFailure {
     pub error: DbError,
 }
 
-/// Executes a plan while `lock` is held. Progress is logged at info level: each unit as it
-/// starts and how long it took when it ends, so an operator watching a long `ALTER TABLE`
-/// knows where the run is.
-pub fn execute(
-    backend: &mut dyn Backend,
-    lock: &mut LockGuard,
-    plan: &Plan<'_>,
-) -> Result<SyncReport, Box<SyncFailure>> {
-    let mut report = SyncReport::default();
-    let dialect = backend.dialect();
+/// One unit of a plan, ready to run: the unit a backend applies, and how the log and the
+/// dry run name it. [`plan_units`] makes them; `db_sync`, `db_sync --sql` and
+/// `db_sync --dry-run` all work from this one list, so they cannot disagree.
+#[derive(Debug, Clone)]
+pub struct PlannedUnit<'t> {
+    /// The unit.
+    pub unit: Unit<'t>,
+    /// What it is, for the dry run: `revision 29e87d24a316 (expand)`,
+    /// `legacy keystone_expand 73 (073_expand_initial_migration)`, `stamp 27e647c0fad4`.
+    pub label: String,
+    /// Whether this is the stamp (the base revision recorded without running it).
+    pub stamp: bool,
+    /// The log line when it starts, after "Running ".
+    running: String,
+    /// The log line when it ends, after "Finished " (the stamp logs none).
+    finished: String,
+}
+
+/// The units of a plan in the order they run, with `dialect`'s statements: legacy versions,
+/// the stamp, then the revisions. `alembic_version` is created by the first unit that
+/// records a revision.
+pub fn plan_units<'t>(plan: &Plan<'t>, dialect: Dialect) -> Vec<PlannedUnit<'t>> {
     let mut create_version_table = plan.create_version_table;
-    if !plan.legacy.is_empty() || plan.stamp.is_some() {
-        log::info!(
-            "The database is still under legacy (sqlalchemy-migrate) control; applying any remaining legacy migrations and stamping the base revision"
-        );
-    }
-    // Each unit with how the log announces its start and its end, and whether it is the stamp.
-    let mut units: Vec<(Unit<'_>, String, String, bool)> = Vec::new();
+    let mut units = Vec::new();
     for step in &plan.legacy {
         let repository_id = step.repository.repository_id.clone();
         let version = step.version.number;
-        units.push((
-            Unit {
-                id: UnitId::Legacy { repository_id: repository_id.clone(), version },
+        let id = UnitId::Legacy { repository_id: repository_id.clone(), version };
+        units.push(PlannedUnit {
+            label: format!("{id} ({})", step.version.name),
+            stamp: false,
+            running: format!("legacy upgrade {repository_id} {} -> {version} ({})", step.from, step.version.name),
+            finished: format!("legacy upgrade {repository_id} {version}"),
+            unit: Unit {
+                id,
                 title: format!("legacy migration {repository_id} {version} ({})", step.version.name),
                 create_version_table: false,
                 statements: step.version.sql.statements(dialect),
                 version: VersionChange::Legacy { repository_id: repository_id.clone(), from: step.from, to: version },
             },
-            format!("legacy upgrade {repository_id} {} -> {version} ({})", step.from, step.version.name),
-            format!("legacy upgrade {repository_id} {version}"),
-            false,
-        ));
+        });
     }
     if let Some(base) = plan.stamp {
-        units.push((
-            Unit {
+        units.push(PlannedUnit {
+            label: format!("stamp {}", base.id),
+            stamp: true,
+            running: format!("stamp_revision  -> {}", base.id),
+            finished: String::new(),
+            unit: Unit {
                 id: UnitId::Revision(base.id.clone()),
                 title: format!("stamping {}", base.id),
                 create_version_table: std::mem::take(&mut create_version_table),
                 statements: &[],
                 version: VersionChange::Insert(base.id.clone()),
             },
-            format!("stamp_revision  -> {}", base.id),
-            String::new(),
-            true,
-        ));
+        });
     }
     for step in &plan.revisions {
         let revision = step.revision;
@@ -116,33 +126,52 @@ pub fn execute(
                 VersionChange::Update { from: from.clone(), to: revision.id.clone(), delete: delete.clone() }
             }
         };
-        units.push((
-            Unit {
+        let kind = if revision.down_revisions.is_empty() { "base" } else { step.branch.label() };
+        units.push(PlannedUnit {
+            label: format!("revision {} ({kind})", revision.id),
+            stamp: false,
+            running: format!("upgrade {} -> {}, {}", revision.down_revisions.join(", "), revision.id, revision.message),
+            finished: format!("upgrade to {}", revision.id),
+            unit: Unit {
                 id: UnitId::Revision(revision.id.clone()),
                 title: format!("revision {} ({})", revision.id, revision.path),
                 create_version_table: std::mem::take(&mut create_version_table),
                 statements: revision.sql.statements(dialect),
                 version,
             },
-            format!("upgrade {} -> {}, {}", revision.down_revisions.join(", "), revision.id, revision.message),
-            format!("upgrade to {}", revision.id),
-            false,
-        ));
+        });
     }
-    for (unit, running, finished, stamp) in &units {
+    units
+}
+
+/// Executes a plan while `lock` is held. Progress is logged at info level: each unit as it
+/// starts and how long it took when it ends, so an operator watching a long `ALTER TABLE`
+/// knows where the run is.
+pub fn execute(
+    backend: &mut dyn Backend,
+    lock: &mut LockGuard,
+    plan: &Plan<'_>,
+) -> Result<SyncReport, Box<SyncFailure>> {
+    let mut report = SyncReport::default();
+    if !plan.legacy.is_empty() || plan.stamp.is_some() {
+        log::info!(
+            "The database is still under legacy (sqlalchemy-migrate) control; applying any remaining legacy migrations and stamping the base revision"
+        );
+    }
+    for planned in plan_units(plan, backend.dialect()) {
         let outcome = lock.verify().and_then(|()| {
-            log::info!("Running {running}");
+            log::info!("Running {}", planned.running);
             let started = Instant::now();
-            backend.apply(unit)?;
-            if !stamp {
-                log::info!("Finished {finished} in {}", elapsed(started));
+            backend.apply(&planned.unit)?;
+            if !planned.stamp {
+                log::info!("Finished {} in {}", planned.finished, elapsed(started));
             }
             Ok(())
         });
         if let Err(error) = outcome {
             return Err(Box::new(SyncFailure { report, error }));
         }
-        report.record(&unit.id, *stamp);
+        report.record(&planned.unit.id, planned.stamp);
     }
     Ok(report)
 }

@@ -12,8 +12,9 @@
 //! The crate is layered so that each part can be read alone: [`tree`] loads migration trees
 //! (embedded at build time, or from directories), [`graph`] validates the revision graph,
 //! [`plan`] decides what to do from a [`state::DatabaseState`] without any I/O, [`executor`]
-//! runs a plan on a [`backend::Backend`], and [`manager`] ties one command together. The
-//! read-only commands' findings are plain, serializable data in [`report`].
+//! runs a plan on a [`backend::Backend`], [`offline`] describes a plan or writes it as a SQL
+//! script instead, and [`manager`] ties one command together. The read-only commands'
+//! findings are plain, serializable data in [`report`].
 //!
 //! ```no_run
 //! use strata::{manager, plan::Target, tree::MigrationTrees, url::DatabaseUrl};
@@ -34,6 +35,7 @@ pub mod executor;
 pub mod graph;
 pub mod lock;
 pub mod manager;
+pub mod offline;
 pub mod plan;
 pub mod report;
 pub mod sql;

@@ -1,10 +1,13 @@
 //! One strata command against one database: connect, read the state, plan, and (for
-//! `db_sync`) execute. This is the library's entry point; the CLI only calls it.
+//! `db_sync`) execute, or (for `db_sync --sql` and `--dry-run`) describe. This is the
+//! library's entry point; the CLI only calls it.
 
 use crate::backend::{self, Access};
+use crate::dialect::Dialect;
 use crate::error::{Error, Result};
 use crate::executor::{self, SyncReport};
 use crate::lock::LockOptions;
+use crate::offline::{self, DryRun};
 use crate::plan::{self, CheckReport, DbVersion, Target};
 use crate::report::{self, CheckStatus, DatabaseVersions, HistoryEntry, VersionReport};
 use crate::state::DatabaseState;
@@ -89,6 +92,33 @@ fn warn_if_unversioned(state: &DatabaseState) {
     if state.alembic_rows().is_empty() && state.legacy_versions.is_none() && !state.tables.is_empty() {
         log::warn!("the database holds tables but no version table: it is not under version control");
     }
+}
+
+/// What `db_sync --sql` writes a script for.
+#[derive(Debug, Clone, Copy)]
+pub enum ScriptFor<'u> {
+    /// The database at this URL, read (read-only, no lock) for what it still needs.
+    Database(&'u DatabaseUrl),
+    /// An empty database of this dialect; nothing is connected to.
+    EmptyDatabase(Dialect),
+}
+
+/// `db_sync --sql`: the SQL `db_sync` would run, as a script (see
+/// [`crate::backend::ScriptWriter`]). A database is only read: no lock is taken and nothing is
+/// created, not even a SQLite file (a missing one is an empty database).
+pub fn script(source: ScriptFor<'_>, trees: &MigrationTrees, target: Target) -> Result<String> {
+    let (state, dialect) = match source {
+        ScriptFor::Database(url) => (read_state(url)?, url.dialect),
+        ScriptFor::EmptyDatabase(dialect) => (DatabaseState::default(), dialect),
+    };
+    offline::script(trees, &state, dialect, target)
+}
+
+/// `db_sync --dry-run`: the units `db_sync` would apply, in words. Read-only, no lock.
+pub fn dry_run(url: &DatabaseUrl, trees: &MigrationTrees, target: Target) -> Result<DryRun> {
+    let state = read_state(url)?;
+    log::debug!("database state: {state:?}");
+    offline::dry_run(trees, &state, url.dialect, target)
 }
 
 fn read_state(url: &DatabaseUrl) -> Result<DatabaseState> {

@@ -35,6 +35,16 @@ pub enum Target {
 }
 
 impl Target {
+    /// The command that asks for this target: `db_sync`, `db_sync --expand`,
+    /// `db_sync --contract`.
+    pub fn command(self) -> &'static str {
+        match self {
+            Target::Full => "db_sync",
+            Target::Expand => "db_sync --expand",
+            Target::Contract => "db_sync --contract",
+        }
+    }
+
     fn branches(self) -> &'static [Branch] {
         match self {
             Target::Full => &Branch::ALL,
@@ -172,6 +182,8 @@ pub enum RowChange {
 pub struct RevisionStep<'t> {
     /// The revision.
     pub revision: &'t Revision,
+    /// The branch whose head it leads to (the base revision counts as expand).
+    pub branch: Branch,
     /// Its version-row bookkeeping.
     pub row: RowChange,
 }
@@ -376,7 +388,9 @@ pub fn plan_sync<'t>(trees: &'t MigrationTrees, state: &DatabaseState, target: T
             };
             rows.retain(|row| !revision.down_revisions.contains(row));
             rows.push(revision.id.clone());
-            plan.revisions.push(RevisionStep { revision, row });
+            // A revision reached through another branch's dependency is named by its own branch.
+            let branch = trees.graph.branch_of(&revision.id).unwrap_or(branch);
+            plan.revisions.push(RevisionStep { revision, branch, row });
         }
     }
     plan.create_version_table =

@@ -65,18 +65,58 @@ pub fn split_statements(sql: &str) -> Result<Vec<&str>, SplitError> {
             _ => {}
         }
         start.get_or_insert(i);
-        i = match byte {
-            b'\'' | b'"' | b'`' => skip_quoted(sql, i)?,
-            // '$' inside an identifier (`a$b`) opens nothing.
-            b'$' if i > 0 && (bytes[i - 1].is_ascii_alphanumeric() || matches!(bytes[i - 1], b'_' | b'$')) => i + 1,
-            b'$' => skip_dollar_quoted(sql, i)?,
-            _ => i + 1,
-        };
+        i = skip_token(sql, i)?;
     }
     if let Some(begin) = start {
         push_statement(&mut statements, &sql[begin..]);
     }
     Ok(statements)
+}
+
+/// The position after the token starting at `i` (not a comment or whitespace): a whole
+/// quoted string, identifier or dollar-quoted body, or else one byte.
+fn skip_token(sql: &str, i: usize) -> Result<usize, SplitError> {
+    let bytes = sql.as_bytes();
+    match bytes[i] {
+        b'\'' | b'"' | b'`' => skip_quoted(sql, i),
+        // '$' inside an identifier (`a$b`) opens nothing.
+        b'$' if i > 0 && (bytes[i - 1].is_ascii_alphanumeric() || matches!(bytes[i - 1], b'_' | b'$')) => Ok(i + 1),
+        b'$' => skip_dollar_quoted(sql, i),
+        _ => Ok(i + 1),
+    }
+}
+
+/// A statement as a script writes it: followed by `;`, on a line of its own when the
+/// statement's last line ends in a `--` comment (which would swallow the `;`).
+pub fn terminated(statement: &str) -> String {
+    if ends_in_line_comment(statement) {
+        format!("{statement}\n;")
+    } else {
+        format!("{statement};")
+    }
+}
+
+/// Whether the text ends inside a `--` comment, by the splitter's rules of what opens one.
+fn ends_in_line_comment(sql: &str) -> bool {
+    let bytes = sql.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'-' && bytes.get(i + 1) == Some(&b'-') {
+            match sql[i..].find('\n') {
+                Some(offset) => i += offset + 1,
+                None => return true,
+            }
+        } else if bytes[i] == b'/' && bytes.get(i + 1) == Some(&b'*') {
+            match sql[i + 2..].find("*/") {
+                Some(offset) => i += 2 + offset + 2,
+                None => return false,
+            }
+        } else {
+            // Only whole statements get here; an unterminated quote ends the text.
+            i = skip_token(sql, i).unwrap_or(bytes.len());
+        }
+    }
+    false
 }
 
 /// Keeps a statement unless only (Unicode) whitespace is left of it.
@@ -185,6 +225,19 @@ mod tests {
         assert_eq!(split_statements("SELECT 1;\u{b}").unwrap(), vec!["SELECT 1"]);
         assert_eq!(split_statements("\u{a0};SELECT 1").unwrap(), vec!["SELECT 1"]);
         assert!(split_statements("\u{b}--").unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_terminated_statement_keeps_its_semicolon_out_of_a_trailing_comment() {
+        assert_eq!(terminated("SELECT 1"), "SELECT 1;");
+        assert_eq!(terminated("SELECT 1 -- a ; comment"), "SELECT 1 -- a ; comment\n;");
+        assert_eq!(terminated("SELECT '--' /* -- */"), "SELECT '--' /* -- */;");
+        assert_eq!(terminated("SELECT $$ -- $$"), "SELECT $$ -- $$;");
+        assert_eq!(terminated("SELECT 1 -- note\n  + 2"), "SELECT 1 -- note\n  + 2;");
+        // What the splitter reads back from a terminated statement is the statement.
+        for statement in ["SELECT 1 -- x", "SELECT 'a;b' -- c;", "CREATE FUNCTION f() AS $$ x; $$"] {
+            assert_eq!(split_statements(&terminated(statement)).unwrap(), vec![statement]);
+        }
     }
 
     #[test]

@@ -18,6 +18,8 @@ mod galera;
 mod inspect;
 /// Legacy-controlled databases and fast-forward from databases keystone-manage left.
 mod legacy;
+/// `db_sync --sql` run in the engines' own clients, and `db_sync --dry-run`.
+mod offline;
 /// Property tests of the parsers: SQL splitter, URLs, config files, migration trees.
 mod parsers;
 /// Concurrent runs, killed runs and the lock.

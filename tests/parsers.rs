@@ -11,7 +11,7 @@ use proptest::sample::Index;
 use proptest::test_runner::TestCaseError;
 use strata::config::{connection_from_file, ConfigError};
 use strata::graph::{Branch, RevisionGraph};
-use strata::sql::{split_statements, SplitError};
+use strata::sql::{split_statements, terminated, SplitError};
 use strata::tree::{alembic, MigrationTrees, TreeError, TreeFile};
 use strata::url::{DatabaseUrl, Target, UrlError};
 use strata::Dialect;
@@ -173,6 +173,23 @@ proptest! {
     fn split_statements_returns_the_statements_it_was_built_from((sql, statements) in sql_script()) {
         prop_assert_eq!(split_statements(&sql), Ok(statements.iter().map(String::as_str).collect()));
         check_split(&sql)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(cases(256))]
+
+    /// `db_sync --sql` writes each statement with `terminated`: the script must split back
+    /// into the same statements, also when one ends in a `--` comment.
+    #[test]
+    fn terminated_statements_split_back_into_themselves(
+        statements in prop::collection::vec((sql_statement(), prop::option::of(r#" --[a-z0-9 ;'"`$*/-]{0,12}"#)), 1..6)
+    ) {
+        let statements: Vec<String> =
+            // The splitter returns statements without trailing whitespace.
+            statements.into_iter().map(|(statement, comment)| (statement + comment.as_deref().unwrap_or("")).trim_end().to_owned()).collect();
+        let script: String = statements.iter().map(|statement| terminated(statement) + "\n").collect();
+        prop_assert_eq!(split_statements(&script), Ok(statements.iter().map(String::as_str).collect()));
     }
 }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use crate::support::db::fresh_fingerprint;
+use crate::support::db::{fresh_fingerprint, LOCK_TABLE_SQL};
 use crate::support::{finish, setting, tally_concurrent_runs, Backend, Run, TestDb};
 use crate::sync::{CONTRACT_HEAD, EXPAND_HEAD};
 
@@ -92,26 +92,7 @@ dbtest!(a_killed_db_sync_is_finished_by_the_next_one, |db| {
 
 dbtest!(a_waiting_db_sync_names_the_holder_and_gives_up_at_its_timeout, |db| {
     db.manage(&["db_sync", "--expand"]).expect(0);
-    // Hold the lock the way each backend takes it, from the test's own connection.
-    let holder = match db.engine {
-        crate::support::Engine::Sqlite => {
-            db.conn().exec("BEGIN IMMEDIATE");
-            // This test process holds it: the kernel's lock table names it.
-            format!("process {} writing to", std::process::id())
-        }
-        crate::support::Engine::Postgresql => {
-            db.conn().exec("SELECT pg_advisory_lock(6004514643731611649)");
-            "PostgreSQL session".to_owned()
-        }
-        crate::support::Engine::Mysql => {
-            db.conn().exec(LOCK_TABLE_SQL);
-            // The test's own connection is alive: the holder is busy, not dead.
-            db.conn().exec(
-                "INSERT INTO strata_db_sync_lock VALUES (1, 'test holder on node9', CONCAT(@@hostname, ':', @@port), CURRENT_USER(), CONNECTION_ID(), CONNECTION_ID(), 0)",
-            );
-            "test holder on node9".to_owned()
-        }
-    };
+    let holder = db.hold_db_sync_lock();
     let mut command = crate::support::strata(db.dir.path());
     command.arg("--config-file").arg(&db.config).args(["db_sync", "--lock-timeout", "2"]);
     let started = Instant::now();
@@ -122,11 +103,6 @@ dbtest!(a_waiting_db_sync_names_the_holder_and_gives_up_at_its_timeout, |db| {
     // Still only expanded: the waiting run changed nothing.
     assert_eq!(db.conn().lines("SELECT version_num AS value FROM alembic_version"), vec![EXPAND_HEAD.to_string()]);
 });
-
-/// strata's MySQL lock table, as a test sets up a holder.
-const LOCK_TABLE_SQL: &str = "CREATE TABLE strata_db_sync_lock (id INTEGER NOT NULL, holder VARCHAR(255) NOT NULL, \
-    server VARCHAR(255) NOT NULL, db_user VARCHAR(255) NOT NULL, connection_id BIGINT NOT NULL, \
-    work_connection_id BIGINT NOT NULL, beat BIGINT NOT NULL, PRIMARY KEY (id)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4";
 
 /// strata's MySQL progress table, as a killed run leaves it.
 const PROGRESS_TABLE_SQL: &str = "CREATE TABLE strata_db_sync_progress (unit VARCHAR(190) NOT NULL, \
@@ -172,9 +148,16 @@ fn resumes_an_interrupted_revision(backend: Backend) {
         let base = strata::tree::MigrationTrees::embedded().unwrap().graph.base().id.clone();
         let recorded = 20;
         leave_a_killed_base_revision(db, recorded, recorded, statement_hash);
-        db.manage(&["db_sync", "--check"]).fails_with(&format!(
+        let unfinished = format!(
             "a db_sync by strata-manage db_sync on node7, pid 4242 started revision {base} (statements 1 to {recorded} applied) and has not finished it"
-        ));
+        );
+        db.manage(&["db_sync", "--check"]).fails_with(&unfinished);
+        // Only db_sync can resume it: a script would run the applied statements again.
+        db.manage(&["db_sync", "--sql"]).fails_with(&unfinished);
+        db.manage(&["db_sync", "--dry-run"])
+            .expect(0)
+            .stdout_has(&format!("revision {base} (base): "))
+            .stdout_has(&format!("resumes an interrupted run after statement {recorded}"));
         let run = db.manage(&["db_sync"]);
         run.expect(0)
             .stderr_has(

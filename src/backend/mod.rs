@@ -8,11 +8,14 @@
 //!
 //! PostgreSQL and SQLite apply a unit as one transaction ([`apply_in_transaction`]).
 //! MySQL/MariaDB commits each DDL statement on its own, so `mysql.rs` keeps a progress
-//! record per unit instead. Adding an engine is one file here plus a [`Dialect`] variant.
+//! record per unit instead. [`ScriptWriter`] (`script.rs`) is the backend of
+//! `db_sync --sql`: it applies units through the same code, writing the SQL instead of
+//! running it. Adding an engine is one file here plus a [`Dialect`] variant.
 
 mod error;
 mod mysql;
 mod postgres;
+mod script;
 mod sqlite;
 
 use crate::dialect::Dialect;
@@ -21,6 +24,7 @@ use crate::state::{DatabaseState, LegacyRow, UnitId};
 use crate::url::DatabaseUrl;
 
 pub use error::{DbError, DriverError, ErrorKind, StatementFailure};
+pub use script::ScriptWriter;
 
 /// `alembic_version` exactly as alembic creates it (the text is what SQLite stores, so it
 /// keeps alembic's layout byte for byte).
@@ -59,6 +63,23 @@ pub enum VersionChange {
         /// Further parent rows removed.
         delete: Vec<String>,
     },
+}
+
+impl std::fmt::Display for VersionChange {
+    /// `migrate_version keystone_expand: 72 -> 73`, `alembic_version: insert 27e647c0fad4`,
+    /// `alembic_version: 27e647c0fad4 -> 29e87d24a316` (`, delete <row>` for a merge).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VersionChange::Legacy { repository_id, from, to } => {
+                write!(f, "migrate_version {repository_id}: {from} -> {to}")
+            }
+            VersionChange::Insert(revision) => write!(f, "alembic_version: insert {revision}"),
+            VersionChange::Update { from, to, delete } => {
+                write!(f, "alembic_version: {from} -> {to}")?;
+                delete.iter().try_for_each(|row| write!(f, ", delete {row}"))
+            }
+        }
+    }
 }
 
 /// One unit of a plan: a legacy version, the stamp, or a revision.

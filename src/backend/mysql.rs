@@ -251,7 +251,7 @@ fn statement_hash(statement: &str) -> String {
 
 /// A MySQL string literal.
 fn literal(text: &str) -> String {
-    format!("'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
+    Dialect::Mysql.quote_literal(text)
 }
 
 impl Backend for MysqlBackend {
@@ -298,6 +298,7 @@ impl Backend for MysqlBackend {
         Ok(LockGuard::new(Box::new(start_heartbeat(conn, me, options))))
     }
 
+    /// [`write_unit`] with the progress records that make a unit resumable.
     fn apply(&mut self, unit: &Unit<'_>) -> Result<(), DbError> {
         self.apply_unit(unit).map_err(|error| {
             error.in_unit(
@@ -311,15 +312,35 @@ impl Backend for MysqlBackend {
 impl MysqlBackend {
     fn apply_unit(&mut self, unit: &Unit<'_>) -> Result<(), DbError> {
         if unit.create_version_table {
-            // Idempotent, so that a unit interrupted right after it can run again.
-            let create = CREATE_ALEMBIC_VERSION.replacen("CREATE TABLE", "CREATE TABLE IF NOT EXISTS", 1);
-            self.conn.execute(&create).map_err(DbError::query("cannot create alembic_version"))?;
+            self.conn.execute(&create_version_table()).map_err(DbError::query("cannot create alembic_version"))?;
         }
         if !unit.statements.is_empty() {
             self.apply_statements(unit)?;
         }
         self.finish(unit)
     }
+}
+
+/// `alembic_version`'s creation, idempotent so that a unit interrupted right after it can
+/// run again.
+fn create_version_table() -> String {
+    CREATE_ALEMBIC_VERSION.replacen("CREATE TABLE", "CREATE TABLE IF NOT EXISTS", 1)
+}
+
+/// Writes what [`MysqlBackend::apply`] runs for a unit, without strata's own bookkeeping (the
+/// lock, the progress records): `alembic_version` if needed, the statements one by one (each
+/// DDL statement commits on its own), then the version-row change in one transaction.
+pub(super) fn write_unit(conn: &mut dyn Primitives, unit: &Unit<'_>) -> Result<(), DbError> {
+    if unit.create_version_table {
+        conn.execute(&create_version_table()).map_err(DbError::query("cannot create alembic_version"))?;
+    }
+    for statement in unit.statements {
+        conn.execute(statement).map_err(DbError::query("cannot write a statement"))?;
+    }
+    // As in `finish`, less the removal of the progress record.
+    conn.execute("BEGIN").map_err(DbError::query("cannot begin a transaction"))?;
+    record_version(conn, &unit.version)?;
+    conn.execute("COMMIT").map_err(DbError::query("cannot commit the version row"))
 }
 
 /// How a waiter describes a lock that is being created, taken or released right now.

@@ -32,6 +32,10 @@ const SAVEPOINT: TransactionSql = TransactionSql {
     rollback: "ROLLBACK TO strata_unit; RELEASE strata_unit",
 };
 
+/// What every connection sets first: foreign keys off, as Python's sqlite3 driver leaves
+/// them for keystone, so that alembic's table rebuilds can drop referenced tables.
+pub(super) const SESSION_SETUP: &str = "PRAGMA foreign_keys = OFF";
+
 /// How long SQLite retries a busy database by itself outside the lock (reads).
 const BUSY_TIMEOUT_MS: u64 = 60_000;
 
@@ -176,7 +180,7 @@ pub(super) fn connect(url: &DatabaseUrl, access: Access) -> Result<Option<Box<dy
         Access::ReadWrite => path.to_string_lossy().into_owned(),
     };
     let mut conn = SqliteConnection::establish(&target).map_err(|error| failure(error.to_string()))?;
-    conn.batch_execute(&format!("PRAGMA foreign_keys = OFF; PRAGMA busy_timeout = {BUSY_TIMEOUT_MS};"))
+    conn.batch_execute(&format!("{SESSION_SETUP}; PRAGMA busy_timeout = {BUSY_TIMEOUT_MS};"))
         .map_err(|error| failure(error.to_string()))?;
     Ok(Some(Box::new(SqliteBackend { conn: Rc::new(RefCell::new(conn)), path: path.clone() })))
 }

@@ -1,10 +1,12 @@
-//! `db_sync [--expand | --migrate | --contract | --check] [version]`.
+//! `db_sync [--expand | --migrate | --contract | --check] [--sql [--dialect D] | --dry-run] [version]`.
 
 use std::time::Duration;
 
+use clap::builder::TypedValueParser;
 use strata::lock::LockOptions;
-use strata::manager;
+use strata::manager::{self, ScriptFor};
 use strata::plan::{CheckOutcome, CheckReport, Target};
+use strata::Dialect;
 
 use super::output::{print_json, Format};
 use super::{print, Cli, Failure, PROGRAM};
@@ -26,6 +28,24 @@ pub struct Args {
     /// Report whether a sync is needed, without changing anything (exit 0, 2 or 4)
     #[arg(long, group = "phase")]
     check: bool,
+    /// Print the SQL db_sync would run (with --expand/--contract: that phase's) as a script
+    /// for the database's client, instead of running it; reads the database, takes no lock
+    #[arg(long, conflicts_with_all = ["check", "migrate", "dry_run"])]
+    sql: bool,
+    /// With --sql: write the script for an empty database of this dialect, without reading
+    /// any database (conflicts with --database-url)
+    #[arg(
+        long,
+        value_name = "DIALECT",
+        requires = "sql",
+        conflicts_with_all = ["database_url", "dry_run"],
+        value_parser = clap::builder::PossibleValuesParser::new(Dialect::ALL.map(Dialect::name)).map(dialect_named)
+    )]
+    dialect: Option<Dialect>,
+    /// Print what db_sync would do (with --expand/--contract: that phase), unit by unit with
+    /// its version-table change, without changing anything; takes no lock
+    #[arg(long, conflicts_with_all = ["check", "migrate"])]
+    dry_run: bool,
     /// No longer supported (as in keystone-manage): giving one without a flag is an error
     version: Option<String>,
     /// Seconds to wait for another db_sync on the same database to finish
@@ -58,6 +78,9 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, Failure> {
         }
         Some(Target::Full)
     };
+    if let (Some(target), true) = (target, args.sql || args.dry_run) {
+        return run_without_changes(cli, args, target);
+    }
     let url = cli.database_url()?;
     let trees = cli.trees()?;
     match target {
@@ -80,6 +103,28 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, Failure> {
             Ok(0)
         }
     }
+}
+
+/// `--sql` and `--dry-run`: what db_sync would do, on stdout.
+fn run_without_changes(cli: &Cli, args: &Args, target: Target) -> Result<u8, Failure> {
+    // clap checks the conflict only when --database-url comes after `db_sync`.
+    if args.dialect.is_some() && cli.database_url.is_some() {
+        let message = "the argument '--database-url <URL>' cannot be used with '--dialect <DIALECT>'";
+        <Cli as clap::CommandFactory>::command().error(clap::error::ErrorKind::ArgumentConflict, message).exit();
+    }
+    let trees = cli.trees()?;
+    let text = match (args.sql, args.dialect) {
+        (true, Some(dialect)) => manager::script(ScriptFor::EmptyDatabase(dialect), &trees, target)?,
+        (true, None) => manager::script(ScriptFor::Database(&cli.database_url()?), &trees, target)?,
+        (false, _) => manager::dry_run(&cli.database_url()?, &trees, target)?.to_string(),
+    };
+    print(text.trim_end());
+    Ok(0)
+}
+
+/// A `--dialect` value, one of [`Dialect::ALL`]'s names.
+fn dialect_named(name: String) -> Dialect {
+    Dialect::ALL.into_iter().find(|dialect| dialect.name() == name).expect("clap allows only the dialects' names")
 }
 
 /// keystone's `--check` messages, with this program's name.

@@ -680,6 +680,38 @@ impl TestDb {
     }
 }
 
+/// strata's MySQL lock table, as a test sets up a holder.
+pub const LOCK_TABLE_SQL: &str =
+    "CREATE TABLE strata_db_sync_lock (id INTEGER NOT NULL, holder VARCHAR(255) NOT NULL, \
+    server VARCHAR(255) NOT NULL, db_user VARCHAR(255) NOT NULL, connection_id BIGINT NOT NULL, \
+    work_connection_id BIGINT NOT NULL, beat BIGINT NOT NULL, PRIMARY KEY (id)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4";
+
+impl TestDb {
+    /// Holds the `db_sync` lock the way each backend takes it, from the test's own
+    /// connection (until it is closed), and returns how a waiting run names the holder.
+    pub fn hold_db_sync_lock(&mut self) -> String {
+        match self.engine {
+            Engine::Sqlite => {
+                self.conn().exec("BEGIN IMMEDIATE");
+                // This test process holds it: the kernel's lock table names it.
+                format!("process {} writing to", std::process::id())
+            }
+            Engine::Postgresql => {
+                self.conn().exec("SELECT pg_advisory_lock(6004514643731611649)");
+                "PostgreSQL session".to_owned()
+            }
+            Engine::Mysql => {
+                self.conn().exec(LOCK_TABLE_SQL);
+                // The test's own connection is alive: the holder is busy, not dead.
+                self.conn().exec(
+                    "INSERT INTO strata_db_sync_lock VALUES (1, 'test holder on node9', CONCAT(@@hostname, ':', @@port), CURRENT_USER(), CONNECTION_ID(), CONNECTION_ID(), 0)",
+                );
+                "test holder on node9".to_owned()
+            }
+        }
+    }
+}
+
 impl Drop for TestDb {
     /// A failed test keeps its database (and scratch directory) for inspection.
     fn drop(&mut self) {

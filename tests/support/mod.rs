@@ -11,6 +11,7 @@
 #![allow(dead_code, reason = "not every test module uses every helper")]
 
 pub mod db;
+pub mod native;
 
 pub use db::{assert_cluster_healthy, cluster_health, cluster_is_healthy, Backend, Engine, TestDb};
 
