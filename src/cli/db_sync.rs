@@ -58,7 +58,12 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, Failure> {
         }
         Some(Target::Full)
     };
-    let url = cli.database_url()?;
+    let database = cli.named_database()?;
+    if target.is_some() {
+        // Always said, so that nobody believes another database was upgraded.
+        log::info!("Using database {} (from {})", database.url, database.origin);
+    }
+    let url = database.url;
     let trees = cli.trees()?;
     match target {
         None if args.format == Format::Json => {

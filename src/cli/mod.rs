@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use strata::config::{self, ConfigSources};
+use strata::config::{self, ConfigSources, NamedDatabase};
 use strata::tree::MigrationTrees;
 use strata::url::DatabaseUrl;
 
@@ -153,16 +153,21 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
 impl Cli {
     /// The database URL after applying flag > environment > config files > default.
     fn database_url(&self) -> Result<DatabaseUrl, Failure> {
-        let env = std::env::var(config::DATABASE_URL_ENV).ok();
-        let url = config::database_url(self.database_url.as_deref(), env.as_deref(), &self.config_sources())?;
-        log::debug!("using database {url}");
-        Ok(url)
+        let database = self.named_database()?;
+        log::debug!("using database {} (from {})", database.url, database.origin);
+        Ok(database.url)
+    }
+
+    /// Like [`Cli::database_url`], with where the URL came from.
+    fn named_database(&self) -> Result<NamedDatabase, Failure> {
+        let env = database_url_env()?;
+        Ok(config::named_database(self.database_url.as_deref(), env.as_deref(), &self.config_sources())?)
     }
 
     /// The database URL the operator named (flag > environment > config files), without
     /// the built-in default: `None` when nothing names one.
     fn configured_database_url(&self) -> Result<Option<DatabaseUrl>, Failure> {
-        let env = std::env::var(config::DATABASE_URL_ENV).ok();
+        let env = database_url_env()?;
         let url =
             config::configured_database_url(self.database_url.as_deref(), env.as_deref(), &self.config_sources())?;
         match &url {
@@ -182,6 +187,17 @@ impl Cli {
         match &self.alembic_dir {
             Some(alembic) => Ok(MigrationTrees::from_dirs(self.legacy_dir.as_deref(), alembic)?),
             None => Ok(MigrationTrees::embedded()?),
+        }
+    }
+}
+
+/// `STRATA_DATABASE_URL`, if set: set but not valid UTF-8 is an error, not "unset".
+fn database_url_env() -> Result<Option<String>, Failure> {
+    match std::env::var(config::DATABASE_URL_ENV) {
+        Ok(value) => Ok(Some(value)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            Err(Failure(format!("{} is not valid UTF-8: percent-encode the URL", config::DATABASE_URL_ENV)))
         }
     }
 }
