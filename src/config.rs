@@ -177,8 +177,7 @@ pub fn connection_setting_in_file(path: &Path) -> Result<Option<String>, ConfigE
     // A section may appear several times; as in oslo.config, the last value wins.
     Ok(options
         .into_iter()
-        .filter(|option| option.group == DATABASE_GROUP && option.name == CONNECTION_OPTION)
-        .last()
+        .rfind(|option| option.group == DATABASE_GROUP && option.name == CONNECTION_OPTION)
         .map(|option| option.value))
 }
 
@@ -351,9 +350,8 @@ fn look_up(flag: Option<&str>, env: Option<&str>, sources: &ConfigSources) -> Re
     for file in &files {
         log::debug!("reading config file {}", file.display());
         let options = read_options(file)?;
-        let connection = |group: &str| {
-            options.iter().filter(|option| option.group == group && option.name == CONNECTION_OPTION).last()
-        };
+        let connection =
+            |group: &str| options.iter().rfind(|option| option.group == group && option.name == CONNECTION_OPTION);
         if let Some(option) = connection(DATABASE_GROUP) {
             from_files = Some(ResolvedUrl { url: option.value.clone(), origin: UrlOrigin::ConfigFile(file.clone()) });
         }
@@ -472,7 +470,10 @@ mod tests {
         let file = write(dir.path(), "k.conf", "[DEFAULT]\ndebug = false\n[sql]\nconnection = sqlite:///old.db\n");
         let sources = ConfigSources { files: vec![file.clone()], dir: None };
         let error = resolve_database_url(None, None, &sources).unwrap_err();
-        assert!(matches!(&error, ConfigError::NoConnection { files, .. } if files == &[file.clone()]), "{error}");
+        assert!(
+            matches!(&error, ConfigError::NoConnection { files, .. } if files == std::slice::from_ref(&file)),
+            "{error}"
+        );
         let message = error.to_string();
         assert!(message.contains(&file.display().to_string()) && message.contains("[sql] connection"), "{message}");
         let none = ConfigSources { files: Vec::new(), dir: Some(dir.path().join("empty.d")) };

@@ -22,7 +22,13 @@ pub fn sync(url: &DatabaseUrl, trees: &MigrationTrees, target: Target, lock: &Lo
     log::debug!("database state: {state:?}");
     let plan = plan::plan_sync(trees, &state, target)?;
     if plan.is_empty() {
-        log::info!("The database is up to date: nothing to do");
+        match plan::check(trees, &state).map(|report| report.outcome) {
+            Ok(plan::CheckOutcome::ContractPending) => log::info!(
+                "The expand branch is at its head: nothing to do for --expand; contract is pending: run {} db_sync --contract once no node runs the previous release",
+                report::PROGRAM
+            ),
+            _ => log::info!("The database is up to date: nothing to do"),
+        }
         guard.release()?;
         return Ok(SyncReport::default());
     }
@@ -56,18 +62,37 @@ pub fn check_status(url: &DatabaseUrl, trees: &MigrationTrees) -> Result<CheckSt
     Ok(report::check_status(trees, &state)?)
 }
 
-/// `db_version`: where the database stands. Read-only.
+/// `db_version`: where the database stands. Read-only. An unfinished MySQL unit is an
+/// error, as for `db_sync --check`; revisions this release does not know are returned (and
+/// warned about).
 pub fn version(url: &DatabaseUrl, trees: &MigrationTrees) -> Result<DbVersion> {
     let state = read_state(url)?;
-    warn_if_unversioned(&state);
-    Ok(plan::db_version(trees, &state)?)
+    plan::interrupted(&state)?;
+    let version = plan::db_version(trees, &state)?;
+    warn_about(&state, &version);
+    Ok(version)
 }
 
-/// `db_version` as a serializable report, with every branch. Read-only.
+/// `db_version` as a serializable report, with every branch and an unfinished MySQL unit.
+/// Read-only.
 pub fn version_report(url: &DatabaseUrl, trees: &MigrationTrees) -> Result<VersionReport> {
     let state = read_state(url)?;
-    warn_if_unversioned(&state);
-    Ok(report::version_report(trees, &state)?)
+    let report = report::version_report(trees, &state)?;
+    warn_about(&state, &report.version);
+    Ok(report)
+}
+
+fn warn_about(state: &DatabaseState, version: &DbVersion) {
+    match version {
+        DbVersion::Unknown(revisions) => log::warn!(
+            "alembic_version holds {}, which this release does not know: the database is probably newer than this release; db_sync refuses it",
+            revisions.iter().map(|revision| format!("revision {revision}")).collect::<Vec<_>>().join(" and ")
+        ),
+        // An interrupted base revision left tables but no version row: that is not "no
+        // version control".
+        _ if state.interrupted.is_none() => warn_if_unversioned(state),
+        _ => {}
+    }
 }
 
 /// `current`: every branch's row and the legacy version of a database under legacy

@@ -211,9 +211,18 @@ pub struct VersionReport {
     /// (null).
     #[serde(serialize_with = "serialize_db_version")]
     pub version: DbVersion,
-    /// Where the database stands (flattened: `expand`, `contract`, `legacy_version`).
+    /// Where the database stands (flattened: `expand`, `contract`, `legacy_version`); rows
+    /// this release does not know are left out of it.
     #[serde(flatten)]
     pub versions: DatabaseVersions,
+    /// Revisions in `alembic_version` this release does not know; only present when there
+    /// are any.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unknown_revisions: Vec<String>,
+    /// The unfinished MySQL unit, if any (then `db_version` exits 1, as `--check` does);
+    /// only present when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interrupted: Option<InterruptedUnit>,
 }
 
 fn serialize_db_version<S: Serializer>(version: &DbVersion, serializer: S) -> Result<S::Ok, S::Error> {
@@ -221,12 +230,36 @@ fn serialize_db_version<S: Serializer>(version: &DbVersion, serializer: S) -> Re
         DbVersion::Revision(revision) => serializer.serialize_str(revision),
         DbVersion::Legacy(version) => serializer.serialize_i64(*version),
         DbVersion::None => serializer.serialize_none(),
+        DbVersion::Unknown(revisions) => serializer.serialize_str(&revisions.join(", ")),
     }
 }
 
 /// `db_version` as a report.
 pub fn version_report(trees: &MigrationTrees, state: &DatabaseState) -> Result<VersionReport, PlanError> {
-    Ok(VersionReport { version: plan::db_version(trees, state)?, versions: DatabaseVersions::of(trees, state)? })
+    let version = plan::db_version(trees, state)?;
+    let unknown_revisions = match &version {
+        DbVersion::Unknown(revisions) => revisions.clone(),
+        _ => Vec::new(),
+    };
+    let versions = if unknown_revisions.is_empty() {
+        DatabaseVersions::of(trees, state)?
+    } else {
+        // Only the rows this release can place are shown on their branches.
+        let head = |branch| trees.graph.head(branch).map(|revision: &Revision| revision.id.clone());
+        let current =
+            |branch| state.alembic_rows().iter().find(|row| trees.graph.branch_of(row) == Some(branch)).cloned();
+        DatabaseVersions {
+            expand: BranchVersion { current: current(Branch::Expand), head: head(Branch::Expand) },
+            contract: BranchVersion { current: current(Branch::Contract), head: head(Branch::Contract) },
+            legacy_version: None,
+        }
+    };
+    Ok(VersionReport {
+        version,
+        versions,
+        unknown_revisions,
+        interrupted: state.interrupted.as_ref().map(InterruptedUnit::from),
+    })
 }
 
 /// One line of `history`.

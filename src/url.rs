@@ -242,7 +242,7 @@ pub fn is_secret_param(key: &str) -> bool {
 pub fn redact(raw: &str) -> String {
     let (without_query, query) = match raw.rfind('?') {
         // Only a '?' after the last '@' surely starts the query.
-        Some(at) if raw.rfind('@').is_none_or(|last_at| at > last_at) => (&raw[..at], Some(&raw[at + 1..])),
+        Some(at) if raw.rfind('@').map_or(true, |last_at| at > last_at) => (&raw[..at], Some(&raw[at + 1..])),
         _ => (raw, None),
     };
     let mut shown = redact_credentials(without_query);

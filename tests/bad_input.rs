@@ -215,9 +215,15 @@ dbtest!(unknown_revision_is_reported_as_a_newer_database, |db| {
     db.manage(&["db_sync"]).expect(0);
     db.conn().exec("UPDATE alembic_version SET version_num = 'f00dfeed0001' WHERE version_num = '742c857f1dfb'");
     let before = db.fingerprint();
-    for args in [&["db_sync"][..], &["db_sync", "--check"], &["db_version"]] {
+    for args in [&["db_sync"][..], &["db_sync", "--expand"], &["db_sync", "--check"]] {
         db.manage(args).fails_with("holds revision 'f00dfeed0001', which this release does not know");
     }
+    // db_version shows what the database holds, so that no SQL client is needed to see it.
+    let version = db.manage(&["db_version"]);
+    version.expect(0).stderr_has("WARN").stderr_has("revision f00dfeed0001, which this release does not know");
+    assert_eq!(version.stdout, "f00dfeed0001\n");
+    let json = db.manage(&["db_version", "--format", "json"]);
+    json.expect(0).stdout_has("\"version\": \"f00dfeed0001\"").stdout_has("\"unknown_revisions\"");
     assert_eq!(before, db.fingerprint());
 });
 

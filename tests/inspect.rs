@@ -380,3 +380,36 @@ fn man_pages_are_roff_built_from_the_command_line() {
     let help = run(command);
     assert!(!help.expect(0).stdout.contains("man "), "{help}");
 }
+
+/// An unfinished MySQL unit: `db_version` answers as `db_sync --check` does (one error line
+/// in text, the unit in JSON, exit status 1), instead of "None".
+fn db_version_reports_an_interrupted_unit(db: &mut TestDb) {
+    db.manage(&["db_sync", "--expand"]).expect(0);
+    db.conn().exec("INSERT INTO alembic_version (version_num) VALUES ('e25ffa003242')");
+    db.conn().exec(
+        "CREATE TABLE strata_db_sync_progress (unit VARCHAR(190) NOT NULL, holder VARCHAR(255) NOT NULL, \
+         applied INTEGER NOT NULL, failed INTEGER NOT NULL, statement_hashes TEXT NOT NULL, PRIMARY KEY (unit))",
+    );
+    db.conn().exec(
+        "INSERT INTO strata_db_sync_progress VALUES ('revision 99de3849d860', 'strata-manage db_sync on node7, pid 4242', 1, 0, '0123456789abcdef,')",
+    );
+    let expected = "a db_sync by strata-manage db_sync on node7, pid 4242 started revision 99de3849d860 (statements 1 to 1 applied) and has not finished it";
+    db.manage(&["db_sync", "--check"]).fails_with(expected);
+    db.manage(&["db_version"]).fails_with(expected);
+    let version = json_of(&db.manage(&["db_version", "--format", "json"]), 1);
+    assert_eq!(version["version"], json!(EXPAND_HEAD));
+    assert_eq!(
+        version["interrupted"],
+        json!({"unit": "revision 99de3849d860", "applied": 1, "holder": "strata-manage db_sync on node7, pid 4242"})
+    );
+}
+
+#[test]
+fn mysql_db_version_reports_an_interrupted_unit() {
+    TestDb::run(Engine::Mysql, "mysql_version_interrupted", db_version_reports_an_interrupted_unit);
+}
+
+#[test]
+fn galera_db_version_reports_an_interrupted_unit() {
+    TestDb::run(crate::support::Backend::Galera, "galera_version_interrupted", db_version_reports_an_interrupted_unit);
+}

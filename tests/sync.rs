@@ -114,3 +114,12 @@ dbtest!(two_phase_flags_are_a_usage_error, |db| {
     assert!(run.stderr.contains("cannot be used with"), "{run}");
     assert!(db.tables().is_empty());
 });
+
+dbtest!(expand_on_an_expanded_database_says_contract_is_pending, |db| {
+    db.manage(&["db_sync", "--expand"]).expect(0);
+    let again = db.manage(&["db_sync", "--expand"]);
+    again.expect(0).stderr_has("contract is pending: run strata-manage db_sync --contract");
+    assert!(!again.stderr.contains("The database is up to date"), "{again}");
+    db.manage(&["db_sync", "--contract"]).expect(0);
+    db.manage(&["db_sync", "--expand"]).expect(0).stderr_has("The database is up to date: nothing to do");
+});
