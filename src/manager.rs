@@ -9,12 +9,13 @@ use crate::plan::{self, CheckReport, DbVersion, Target};
 use crate::report::{self, CheckStatus, DatabaseVersions, HistoryEntry, VersionReport};
 use crate::state::DatabaseState;
 use crate::tree::MigrationTrees;
-use crate::url::DatabaseUrl;
+use crate::url::{DatabaseUrl, Target as UrlTarget};
 
 /// Brings the database to the heads `target` asks for, holding the `db_sync` lock: the
 /// state is read and the plan made only once the lock is held, so a run that waited finds
 /// what the previous one left. A failure carries the report of what was applied before it.
 pub fn sync(url: &DatabaseUrl, trees: &MigrationTrees, target: Target, lock: &LockOptions) -> Result<SyncReport> {
+    refuse_before_creating(url, trees, target)?;
     let mut backend = backend::connect(url, Access::ReadWrite)?.expect("read-write connections always open");
     let mut guard = backend.lock(lock)?;
     // On an error before anything runs, dropping the guard releases the lock.
@@ -47,6 +48,17 @@ pub fn sync(url: &DatabaseUrl, trees: &MigrationTrees, target: Target, lock: &Lo
             Err(Error::Sync(failure))
         }
     }
+}
+
+/// A SQLite file that does not exist is an empty database: a request refused for an empty
+/// database (`--contract`) is refused before the file is created.
+fn refuse_before_creating(url: &DatabaseUrl, trees: &MigrationTrees, target: Target) -> Result<()> {
+    if let UrlTarget::File(path) = &url.target {
+        if !path.exists() {
+            plan::plan_sync(trees, &DatabaseState::default(), target)?;
+        }
+    }
+    Ok(())
 }
 
 /// `db_sync --check`: compares the database with the code's heads. Read-only.

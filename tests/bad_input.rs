@@ -381,3 +381,36 @@ dbtest!(a_password_query_parameter_is_used_and_hidden, |db| {
         }
     }
 });
+
+#[test]
+fn a_refused_contract_creates_no_sqlite_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = strata(dir.path());
+    command.args(["--database-url", "sqlite:///missing.db", "db_sync", "--contract"]);
+    run(command).fails_with("You are attempting to upgrade contract ahead of expand");
+    assert!(!dir.path().join("missing.db").exists(), "a refused --contract created the SQLite file");
+}
+
+dbtest!(a_refused_contract_changes_nothing, |db| {
+    let before = db.fingerprint();
+    db.manage(&["db_sync", "--contract"]).fails_with("You are attempting to upgrade contract ahead of expand");
+    assert_eq!(before, db.fingerprint());
+    if db.engine == Engine::Sqlite {
+        assert!(!db.sqlite_path().exists(), "a refused --contract created the SQLite file");
+    }
+});
+
+#[test]
+fn migrate_still_validates_its_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = strata(dir.path());
+    command.args(["--database-url", "garbage", "db_sync", "--migrate"]);
+    run(command).fails_with("is not of the form");
+    let mut command = strata(dir.path());
+    command.arg("--config-file").arg(dir.path().join("missing.conf")).args(["db_sync", "--migrate"]);
+    run(command).fails_with("not found");
+    let mut command = strata(dir.path());
+    command.args(["db_sync", "--migrate"]);
+    run(command).expect(0).stdout_has("Data migrations are no longer supported");
+    assert!(fs::read_dir(dir.path()).unwrap().next().is_none(), "--migrate creates nothing");
+}

@@ -42,6 +42,10 @@ pub struct Args {
 
 pub fn run(cli: &Cli, args: &Args) -> Result<u8, Failure> {
     if args.migrate {
+        // Nothing to do, but a broken configuration is reported here as by every other
+        // command, rather than found out at the next --contract.
+        cli.named_database()?;
+        cli.trees()?;
         print(MIGRATE_NO_OP);
         return Ok(0);
     }
