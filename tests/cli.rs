@@ -205,3 +205,42 @@ dbtest!(db_sync_says_which_database_it_upgrades_and_from_where, |db| {
             .stderr_has(&format!("Using database {shown} (from [database] connection in {config})"));
     }
 });
+
+/// keystone-manage scripts pass oslo.log's options: they are accepted, and the log goes
+/// where they say.
+#[test]
+fn oslo_log_options_are_accepted_and_honoured() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = strata(dir.path());
+    command.args(["--log-file", "sync.log", "--debug", "--verbose", "db_sync", "--expand"]);
+    let outcome = run(command);
+    outcome.expect(0);
+    assert!(!outcome.stderr.contains("INFO"), "the log goes to the file, not stderr\n{outcome}");
+    let log = fs::read_to_string(dir.path().join("sync.log")).unwrap();
+    assert!(log.contains("Using database sqlite:///keystone.db") && log.contains("Running upgrade"), "{log}");
+
+    let logs = dir.path().join("logs");
+    fs::create_dir(&logs).unwrap();
+    let mut command = strata(dir.path());
+    command.args(["db_sync", "--log-dir", logs.to_str().unwrap()]);
+    run(command).expect(0);
+    let log = fs::read_to_string(logs.join("strata-manage.log")).unwrap();
+    assert!(log.contains("Running upgrade"), "{log}");
+    let mut command = strata(dir.path());
+    command.args(["--log-dir", logs.to_str().unwrap(), "--log-file", "named.log", "db_version"]);
+    run(command).expect(0);
+    assert!(logs.join("named.log").is_file(), "--log-file is relative to --log-dir");
+
+    let mut command = strata(dir.path());
+    command.args(["--log-file", "/nonexistent/dir/x.log", "db_version"]);
+    run(command).fails_with("cannot open log file /nonexistent/dir/x.log");
+
+    for option in ["--use-syslog", "--use-journal"] {
+        let mut command = strata(dir.path());
+        command.args([option, "db_version"]);
+        let outcome = run(command);
+        assert_eq!(outcome.expect(0).stdout, format!("{EXPAND_HEAD}\n"));
+        let warnings = outcome.stderr.lines().filter(|line| line.contains(option)).count();
+        assert!(warnings <= 1, "at most one warning when the socket is missing\n{outcome}");
+    }
+}

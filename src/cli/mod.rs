@@ -23,6 +23,9 @@ use strata::config::{self, ConfigSources, NamedDatabase};
 use strata::tree::MigrationTrees;
 use strata::url::DatabaseUrl;
 
+/// The heading of the options every command accepts, in `--help`.
+const GLOBAL: &str = "Global options";
+
 /// The program name used in messages (keystone-manage's messages, with this name).
 pub const PROGRAM: &str = strata::report::PROGRAM;
 
@@ -36,32 +39,48 @@ pub const PROGRAM: &str = strata::report::PROGRAM;
 )]
 struct Cli {
     /// Configuration file (INI, oslo.config style); repeatable, later files win
-    #[arg(long = "config-file", value_name = "PATH", global = true)]
+    #[arg(long = "config-file", value_name = "PATH", global = true, help_heading = GLOBAL)]
     config_files: Vec<PathBuf>,
 
     /// Directory whose *.conf files are read after the --config-file files, sorted by name
-    #[arg(long = "config-dir", value_name = "DIR", global = true)]
+    #[arg(long = "config-dir", value_name = "DIR", global = true, help_heading = GLOBAL)]
     config_dir: Option<PathBuf>,
 
     /// Database URL (overrides STRATA_DATABASE_URL and [database] connection)
-    #[arg(long = "database-url", value_name = "URL", global = true)]
+    #[arg(long = "database-url", value_name = "URL", global = true, help_heading = GLOBAL)]
     database_url: Option<String>,
 
     /// Use the alembic revision tree in DIR instead of the one built into this binary
-    #[arg(long = "alembic-dir", value_name = "DIR", global = true)]
+    #[arg(long = "alembic-dir", value_name = "DIR", global = true, help_heading = GLOBAL)]
     alembic_dir: Option<PathBuf>,
 
     /// With --alembic-dir: the legacy repositories in DIR (default: none)
-    #[arg(long = "legacy-dir", value_name = "DIR", global = true, requires = "alembic_dir")]
+    #[arg(long = "legacy-dir", value_name = "DIR", global = true, requires = "alembic_dir", help_heading = GLOBAL)]
     legacy_dir: Option<PathBuf>,
 
     /// Debug logging, including every SQL statement
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, help_heading = GLOBAL)]
     debug: bool,
 
     /// More verbose logging
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, help_heading = GLOBAL)]
     verbose: bool,
+
+    /// Write the log to this file (appending) instead of stderr; relative to --log-dir if given
+    #[arg(long = "log-file", value_name = "PATH", global = true, help_heading = GLOBAL)]
+    log_file: Option<PathBuf>,
+
+    /// Write the log to DIR/strata-manage.log (or to --log-file inside DIR)
+    #[arg(long = "log-dir", value_name = "DIR", global = true, help_heading = GLOBAL)]
+    log_dir: Option<PathBuf>,
+
+    /// Send the log to the local syslog (/dev/log) instead of stderr
+    #[arg(long = "use-syslog", global = true, help_heading = GLOBAL)]
+    use_syslog: bool,
+
+    /// Send the log to systemd's journal instead of stderr
+    #[arg(long = "use-journal", global = true, help_heading = GLOBAL)]
+    use_journal: bool,
 
     #[command(subcommand)]
     command: Command,
@@ -127,8 +146,13 @@ fn advice(error: &strata::Error) -> Option<&'static str> {
 /// Runs strata-manage with the process's arguments.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    logging::init(cli.debug, cli.verbose);
-    match run(&cli) {
+    let destination = logging::LogDestination {
+        file: cli.log_file.clone(),
+        dir: cli.log_dir.clone(),
+        syslog: cli.use_syslog,
+        journal: cli.use_journal,
+    };
+    match logging::init(cli.debug, cli.verbose, &destination).and_then(|()| run(&cli)) {
         Ok(status) => ExitCode::from(status),
         Err(Failure(message)) => {
             let _ = writeln!(std::io::stderr(), "{PROGRAM}: error: {message}");
