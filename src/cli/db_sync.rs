@@ -23,10 +23,13 @@ pub struct Args {
     /// Run the contract phase; refused until expand is complete
     #[arg(long, group = "phase")]
     contract: bool,
-    /// Report whether a sync is needed, without changing anything (exit 0, 2 or 4)
+    /// Report whether a sync is needed, without changing anything: exit 0 up to date, 2 run
+    /// --expand next, 4 run --contract next, 1 a database db_sync would refuse or a MySQL
+    /// revision left unfinished
     #[arg(long, group = "phase")]
     check: bool,
     /// No longer supported (as in keystone-manage): giving one without a flag is an error
+    #[arg(hide = true)]
     version: Option<String>,
     /// Seconds to wait for another db_sync on the same database to finish
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]

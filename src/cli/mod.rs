@@ -89,10 +89,10 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Bring the database schema to the newest version (legacy, stamp, expand, contract)
-    #[command(name = "db_sync")]
+    #[command(name = "db_sync", visible_alias = "db-sync")]
     DbSync(db_sync::Args),
     /// Print the database's current version (the expand branch's revision)
-    #[command(name = "db_version")]
+    #[command(name = "db_version", visible_alias = "db-version")]
     DbVersion(output::FormatArg),
     /// Print the database's revision on each branch (and its legacy version), read-only
     Current(output::FormatArg),
