@@ -6,11 +6,14 @@
 //! JSON schema is documented in README.md ("JSON output") and is stable: fields may be added
 //! in later releases, never renamed, retyped or removed.
 
+use std::time::Duration;
+
 use serde::{Serialize, Serializer};
 
 use crate::dialect::Dialect;
+use crate::executor::SyncReport;
 use crate::graph::{Branch, LookupError, Revision};
-use crate::plan::{self, CheckOutcome, DbVersion, PlanError};
+use crate::plan::{self, CheckOutcome, CheckReport, DbVersion, PlanError};
 use crate::state::{DatabaseState, Interrupted};
 use crate::tree::MigrationTrees;
 
@@ -260,6 +263,35 @@ pub fn version_report(trees: &MigrationTrees, state: &DatabaseState) -> Result<V
         unknown_revisions,
         interrupted: state.interrupted.as_ref().map(InterruptedUnit::from),
     })
+}
+
+/// The line a successful `db_sync` ends with: how long it took, what it applied and where
+/// the database stands (`db_sync --expand done in 1.2 s: 6 revisions applied, database at
+/// expand 742c857f1dfb, contract None; contract pending`). `command` is how it was invoked
+/// (`db_sync`, `db_sync --expand`); `after` is the database read again, when that worked.
+pub fn sync_summary(command: &str, elapsed: Duration, applied: &SyncReport, after: Option<&CheckReport>) -> String {
+    let plural = |count: usize, what: &str| format!("{count} {what}{}", if count == 1 { "" } else { "s" });
+    let mut parts = Vec::new();
+    if !applied.legacy.is_empty() {
+        parts.push(format!("{} applied", plural(applied.legacy.len(), "legacy migration")));
+    }
+    if let Some(stamped) = &applied.stamped {
+        parts.push(format!("{stamped} stamped"));
+    }
+    if !applied.revisions.is_empty() || parts.is_empty() {
+        parts.push(format!("{} applied", plural(applied.revisions.len(), "revision")));
+    }
+    let mut line = format!("{command} done in {:.1} s: {}", elapsed.as_secs_f64(), parts.join(", "));
+    if let Some(after) = after {
+        let shown = |revision: &Option<String>| revision.clone().unwrap_or_else(|| "None".to_owned());
+        line.push_str(&format!(", database at expand {}, contract {}", shown(&after.expand), shown(&after.contract)));
+        if after.outcome == CheckOutcome::ContractPending {
+            line.push_str(&format!(
+                "; contract pending: run {PROGRAM} db_sync --contract when no node runs the previous release"
+            ));
+        }
+    }
+    line
 }
 
 /// One line of `history`.

@@ -1,10 +1,10 @@
 //! `db_sync [--expand | --migrate | --contract | --check] [version]`.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use strata::lock::LockOptions;
-use strata::manager;
 use strata::plan::{CheckOutcome, CheckReport, Target};
+use strata::{manager, report};
 
 use super::output::{print_json, Format};
 use super::{print, Cli, Failure, PROGRAM};
@@ -88,7 +88,18 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, Failure> {
                 timeout: Duration::from_secs(args.lock_timeout),
                 stale_after: Duration::from_secs(args.lock_stale_after.max(1)),
             };
-            manager::sync(&url, &trees, target, &lock)?;
+            let started = Instant::now();
+            let applied = manager::sync(&url, &trees, target, &lock)?;
+            let command = match target {
+                Target::Full => "db_sync",
+                Target::Expand => "db_sync --expand",
+                Target::Contract => "db_sync --contract",
+            };
+            // Read again, so that the line says where the database really stands.
+            let after = manager::check(&url, &trees)
+                .inspect_err(|error| log::warn!("cannot read the database again for the summary: {error}"))
+                .ok();
+            log::info!("{}", report::sync_summary(command, started.elapsed(), &applied, after.as_ref()));
             Ok(0)
         }
     }
