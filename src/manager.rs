@@ -129,8 +129,13 @@ fn warn_if_unversioned(state: &DatabaseState) {
 }
 
 fn read_state(url: &DatabaseUrl) -> Result<DatabaseState> {
-    match backend::connect(url, Access::ReadOnly)? {
-        Some(mut backend) => Ok(backend.read_state()?),
-        None => Ok(DatabaseState::default()),
+    let mut state = match backend::connect(url, Access::ReadOnly)? {
+        Some(mut backend) => backend.read_state()?,
+        None => DatabaseState::default(),
+    };
+    // Who left a unit unfinished, and how long ago.
+    if let Some(interrupted) = state.interrupted.as_mut() {
+        interrupted.holder = crate::lock::describe_holder(&interrupted.holder, std::time::SystemTime::now());
     }
+    Ok(state)
 }
