@@ -51,14 +51,37 @@ pub fn sync(url: &DatabaseUrl, trees: &MigrationTrees, target: Target, lock: &Lo
 }
 
 /// A SQLite file that does not exist is an empty database: a request refused for an empty
-/// database (`--contract`) is refused before the file is created.
+/// database (`--contract`) is refused before the file is created. A directory SQLite cannot
+/// write in (for the file or its journal) is named, rather than "unable to open".
 fn refuse_before_creating(url: &DatabaseUrl, trees: &MigrationTrees, target: Target) -> Result<()> {
     if let UrlTarget::File(path) = &url.target {
         if !path.exists() {
             plan::plan_sync(trees, &DatabaseState::default(), target)?;
         }
+        check_directory_writable(path)?;
     }
     Ok(())
+}
+
+/// Creates and removes a probe file next to the SQLite database, as SQLite will create its
+/// journal there. A directory that does not exist is left to the backend to report.
+fn check_directory_writable(database: &std::path::Path) -> Result<()> {
+    let dir = match database.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
+        _ => std::path::PathBuf::from("."),
+    };
+    if !dir.is_dir() {
+        return Ok(());
+    }
+    let probe = dir.join(format!(".strata-write-check-{}", std::process::id()));
+    match std::fs::OpenOptions::new().write(true).create_new(true).open(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(source) if source.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(source) => Err(Error::SqliteDirectoryNotWritable { dir, source }),
+    }
 }
 
 /// `db_sync --check`: compares the database with the code's heads. Read-only.

@@ -414,3 +414,12 @@ fn migrate_still_validates_its_configuration() {
     run(command).expect(0).stdout_has("Data migrations are no longer supported");
     assert!(fs::read_dir(dir.path()).unwrap().next().is_none(), "--migrate creates nothing");
 }
+
+#[test]
+fn a_sqlite_directory_that_cannot_be_written_is_named() {
+    // /sys refuses new files even to root, as a read-only directory refuses them to others.
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = strata(dir.path());
+    command.args(["--database-url", "sqlite:////sys/keystone.db", "db_sync"]);
+    run(command).fails_with("cannot write in /sys, the directory of the SQLite database");
+}
