@@ -9,7 +9,7 @@ bootstrap:
 	@./scripts/bootstrap
 
 db_sync: bootstrap
-	cargo run --release --quiet --bin strata-manage -- db_sync
+	cargo run --release --bin strata-manage -- db_sync
 
 test: bootstrap
 	cargo test --all-targets

@@ -37,6 +37,15 @@ pub enum Error {
     /// A `db_sync` run stopped part way; what it applied before is kept in the report.
     #[error("{}{}", .0.error, applied_before(&.0.report))]
     Sync(Box<SyncFailure>),
+    /// `db_sync` cannot create files in the directory of its SQLite database (SQLite writes
+    /// its journal there, next to the database file).
+    #[error("cannot write in {}, the directory of the SQLite database: {source}; SQLite creates the database file and its journal there, so run db_sync as a user who may write in it, or point the URL at a writable directory", .dir.display())]
+    SqliteDirectoryNotWritable {
+        /// The directory.
+        dir: std::path::PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
     /// `db_sync` was given a version argument, which alembic-era keystone refuses too.
     #[error("Specifying a version is no longer supported")]
     VersionArgument,

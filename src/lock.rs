@@ -36,12 +36,54 @@ impl Default for LockOptions {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Holder(pub String);
 
+/// How a holder's start time is written: local time with its UTC offset, so that it can be
+/// read back on any machine (`2026-11-28 23:04:20+01:00`).
+const STARTED_FORMAT: &str = "%Y-%m-%d %H:%M:%S%:z";
+const STARTED: &str = ", started ";
+/// How releases before 0.2 wrote the start time.
+const STARTED_UNIX: &str = ", started at unix time ";
+
 impl Holder {
-    /// This process: host name, process id and start time.
+    /// This process: host name, process id and start time (local time). A plain string, as
+    /// MySQL stores it in its lock row.
     pub fn this_process() -> Holder {
         let host = hostname();
-        let started = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
-        Holder(format!("strata-manage db_sync on {host}, pid {}, started at unix time {started}", std::process::id()))
+        let started = jiff::Zoned::now().strftime(STARTED_FORMAT).to_string();
+        Holder(format!("strata-manage db_sync on {host}, pid {}{STARTED}{started}", std::process::id()))
+    }
+}
+
+/// A holder as stored, with its age at `now` after the start time: `…, started 2026-11-28
+/// 23:04:20+01:00 (4 min 12 s ago)`. The unix time of older releases is shown as local time
+/// too; any other text is returned as it is.
+pub fn describe_holder(holder: &str, now: SystemTime) -> String {
+    let now_secs = now.duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs() as i64);
+    let (name, started) = if let Some((name, unix)) = holder.split_once(STARTED_UNIX) {
+        match unix.trim().parse::<i64>().ok().and_then(|secs| jiff::Timestamp::from_second(secs).ok()) {
+            Some(timestamp) => (name, timestamp),
+            None => return holder.to_owned(),
+        }
+    } else if let Some((name, text)) = holder.rsplit_once(STARTED) {
+        match jiff::fmt::strtime::parse(STARTED_FORMAT, text.trim()).and_then(|parsed| parsed.to_timestamp()) {
+            Ok(timestamp) => (name, timestamp),
+            Err(_) => return holder.to_owned(),
+        }
+    } else {
+        return holder.to_owned();
+    };
+    let local = started.to_zoned(jiff::tz::TimeZone::system()).strftime(STARTED_FORMAT).to_string();
+    let age = Duration::from_secs(u64::try_from(now_secs - started.as_second()).unwrap_or(0));
+    format!("{name}{STARTED}{local} ({} ago)", human_duration(age))
+}
+
+/// `45 s`, `4 min 12 s`, `2 h 5 min`, `3 d 4 h`.
+fn human_duration(duration: Duration) -> String {
+    let secs = duration.as_secs();
+    match secs {
+        0..=59 => format!("{secs} s"),
+        60..=3599 => format!("{} min {} s", secs / 60, secs % 60),
+        3600..=86_399 => format!("{} h {} min", secs / 3600, secs % 3600 / 60),
+        _ => format!("{} d {} h", secs / 86_400, secs % 86_400 / 3600),
     }
 }
 
@@ -62,3 +104,25 @@ fn hostname() -> String {
 
 /// The pause between two attempts to take a busy lock.
 pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(200);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_holder_shows_its_local_start_time_and_age() {
+        let holder = Holder::this_process().0;
+        assert!(!holder.contains("unix time") && holder.contains(", started "), "{holder}");
+        let later = SystemTime::now() + Duration::from_secs(252);
+        let described = describe_holder(&holder, later);
+        assert!(described.starts_with(&holder), "the local start time is kept: {described}");
+        assert!(described.contains(" (4 min 1") && described.ends_with(" s ago)"), "{described}");
+
+        let old = "strata-manage db_sync on vm, pid 7, started at unix time 1795903460";
+        let at = UNIX_EPOCH + Duration::from_secs(1_795_903_460 + 7_500);
+        let described = describe_holder(old, at);
+        assert!(described.starts_with("strata-manage db_sync on vm, pid 7, started 2026-"), "{described}");
+        assert!(described.ends_with(" (2 h 5 min ago)"), "{described}");
+        assert_eq!(describe_holder("another session", at), "another session");
+    }
+}

@@ -12,12 +12,13 @@ use crate::plan::{self, CheckReport, DbVersion, Target};
 use crate::report::{self, CheckStatus, DatabaseVersions, HistoryEntry, VersionReport};
 use crate::state::DatabaseState;
 use crate::tree::MigrationTrees;
-use crate::url::DatabaseUrl;
+use crate::url::{DatabaseUrl, Target as UrlTarget};
 
 /// Brings the database to the heads `target` asks for, holding the `db_sync` lock: the
 /// state is read and the plan made only once the lock is held, so a run that waited finds
 /// what the previous one left. A failure carries the report of what was applied before it.
 pub fn sync(url: &DatabaseUrl, trees: &MigrationTrees, target: Target, lock: &LockOptions) -> Result<SyncReport> {
+    refuse_before_creating(url, trees, target)?;
     let mut backend = backend::connect(url, Access::ReadWrite)?.expect("read-write connections always open");
     let mut guard = backend.lock(lock)?;
     // On an error before anything runs, dropping the guard releases the lock.
@@ -25,7 +26,13 @@ pub fn sync(url: &DatabaseUrl, trees: &MigrationTrees, target: Target, lock: &Lo
     log::debug!("database state: {state:?}");
     let plan = plan::plan_sync(trees, &state, target)?;
     if plan.is_empty() {
-        log::info!("The database is up to date: nothing to do");
+        match plan::check(trees, &state).map(|report| report.outcome) {
+            Ok(plan::CheckOutcome::ContractPending) => log::info!(
+                "The expand branch is at its head: nothing to do for --expand; contract is pending: run {} db_sync --contract once no node runs the previous release",
+                report::PROGRAM
+            ),
+            _ => log::info!("The database is up to date: nothing to do"),
+        }
         guard.release()?;
         return Ok(SyncReport::default());
     }
@@ -46,6 +53,40 @@ pub fn sync(url: &DatabaseUrl, trees: &MigrationTrees, target: Target, lock: &Lo
     }
 }
 
+/// A SQLite file that does not exist is an empty database: a request refused for an empty
+/// database (`--contract`) is refused before the file is created. A directory SQLite cannot
+/// write in (for the file or its journal) is named, rather than "unable to open".
+fn refuse_before_creating(url: &DatabaseUrl, trees: &MigrationTrees, target: Target) -> Result<()> {
+    if let UrlTarget::File(path) = &url.target {
+        if !path.exists() {
+            plan::plan_sync(trees, &DatabaseState::default(), target)?;
+        }
+        check_directory_writable(path)?;
+    }
+    Ok(())
+}
+
+/// Creates and removes a probe file next to the SQLite database, as SQLite will create its
+/// journal there. A directory that does not exist is left to the backend to report.
+fn check_directory_writable(database: &std::path::Path) -> Result<()> {
+    let dir = match database.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
+        _ => std::path::PathBuf::from("."),
+    };
+    if !dir.is_dir() {
+        return Ok(());
+    }
+    let probe = dir.join(format!(".strata-write-check-{}", std::process::id()));
+    match std::fs::OpenOptions::new().write(true).create_new(true).open(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(source) if source.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(source) => Err(Error::SqliteDirectoryNotWritable { dir, source }),
+    }
+}
+
 /// `db_sync --check`: compares the database with the code's heads. Read-only.
 pub fn check(url: &DatabaseUrl, trees: &MigrationTrees) -> Result<CheckReport> {
     let state = read_state(url)?;
@@ -59,18 +100,37 @@ pub fn check_status(url: &DatabaseUrl, trees: &MigrationTrees) -> Result<CheckSt
     Ok(report::check_status(trees, &state)?)
 }
 
-/// `db_version`: where the database stands. Read-only.
+/// `db_version`: where the database stands. Read-only. An unfinished MySQL unit is an
+/// error, as for `db_sync --check`; revisions this release does not know are returned (and
+/// warned about).
 pub fn version(url: &DatabaseUrl, trees: &MigrationTrees) -> Result<DbVersion> {
     let state = read_state(url)?;
-    warn_if_unversioned(&state);
-    Ok(plan::db_version(trees, &state)?)
+    plan::interrupted(&state)?;
+    let version = plan::db_version(trees, &state)?;
+    warn_about(&state, &version);
+    Ok(version)
 }
 
-/// `db_version` as a serializable report, with every branch. Read-only.
+/// `db_version` as a serializable report, with every branch and an unfinished MySQL unit.
+/// Read-only.
 pub fn version_report(url: &DatabaseUrl, trees: &MigrationTrees) -> Result<VersionReport> {
     let state = read_state(url)?;
-    warn_if_unversioned(&state);
-    Ok(report::version_report(trees, &state)?)
+    let report = report::version_report(trees, &state)?;
+    warn_about(&state, &report.version);
+    Ok(report)
+}
+
+fn warn_about(state: &DatabaseState, version: &DbVersion) {
+    match version {
+        DbVersion::Unknown(revisions) => log::warn!(
+            "alembic_version holds {}, which this release does not know: the database is probably newer than this release; db_sync refuses it",
+            revisions.iter().map(|revision| format!("revision {revision}")).collect::<Vec<_>>().join(" and ")
+        ),
+        // An interrupted base revision left tables but no version row: that is not "no
+        // version control".
+        _ if state.interrupted.is_none() => warn_if_unversioned(state),
+        _ => {}
+    }
 }
 
 /// `current`: every branch's row and the legacy version of a database under legacy
@@ -122,8 +182,13 @@ pub fn dry_run(url: &DatabaseUrl, trees: &MigrationTrees, target: Target) -> Res
 }
 
 fn read_state(url: &DatabaseUrl) -> Result<DatabaseState> {
-    match backend::connect(url, Access::ReadOnly)? {
-        Some(mut backend) => Ok(backend.read_state()?),
-        None => Ok(DatabaseState::default()),
+    let mut state = match backend::connect(url, Access::ReadOnly)? {
+        Some(mut backend) => backend.read_state()?,
+        None => DatabaseState::default(),
+    };
+    // Who left a unit unfinished, and how long ago.
+    if let Some(interrupted) = state.interrupted.as_mut() {
+        interrupted.holder = crate::lock::describe_holder(&interrupted.holder, std::time::SystemTime::now());
     }
+    Ok(state)
 }

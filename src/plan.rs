@@ -258,6 +258,8 @@ pub enum DbVersion {
     Legacy(i64),
     /// Nothing recorded.
     None,
+    /// `alembic_version` holds revisions this release does not know (a newer database).
+    Unknown(Vec<String>),
 }
 
 /// The database's current revision per branch, validated against the graph.
@@ -427,16 +429,23 @@ fn check_resumable(plan: &Plan<'_>, interrupted: &Interrupted) -> Result<(), Pla
     }
 }
 
-/// `db_sync --check`: compares the database with the code's heads (keystone's fixed
-/// behaviour, not the Zed bug that compared the database with itself).
-pub fn check(trees: &MigrationTrees, state: &DatabaseState) -> Result<CheckReport, PlanError> {
-    if let Some(interrupted) = &state.interrupted {
-        return Err(PlanError::Interrupted {
+/// The error `db_sync --check` and `db_version` report for a unit a MySQL run started and
+/// did not finish, if there is one.
+pub fn interrupted(state: &DatabaseState) -> Result<(), PlanError> {
+    match &state.interrupted {
+        Some(interrupted) => Err(PlanError::Interrupted {
             unit: interrupted.unit.clone(),
             applied: interrupted.applied,
             holder: interrupted.holder.clone(),
-        });
+        }),
+        None => Ok(()),
     }
+}
+
+/// `db_sync --check`: compares the database with the code's heads (keystone's fixed
+/// behaviour, not the Zed bug that compared the database with itself).
+pub fn check(trees: &MigrationTrees, state: &DatabaseState) -> Result<CheckReport, PlanError> {
+    interrupted(state)?;
     let heads = current_heads(trees, state)?;
     let expand_head = trees.graph.head(Branch::Expand).map(|revision| revision.id.clone());
     let contract_head = trees.graph.head(Branch::Contract).map(|revision| revision.id.clone());
@@ -455,8 +464,15 @@ pub fn check(trees: &MigrationTrees, state: &DatabaseState) -> Result<CheckRepor
     Ok(CheckReport { outcome, expand: heads.expand, contract: heads.contract, expand_head, contract_head })
 }
 
-/// `db_version`: the expand branch's revision, the legacy version, or nothing.
+/// `db_version`: the expand branch's revision, the legacy version, or nothing; the rows
+/// this release does not know, when there are any (never an error: the operator needs to
+/// see them). An interrupted unit is not looked at here: see [`interrupted`].
 pub fn db_version(trees: &MigrationTrees, state: &DatabaseState) -> Result<DbVersion, PlanError> {
+    let unknown: Vec<String> =
+        state.alembic_rows().iter().filter(|row| trees.graph.branch_of(row).is_none()).cloned().collect();
+    if !unknown.is_empty() {
+        return Ok(DbVersion::Unknown(unknown));
+    }
     let heads = current_heads(trees, state)?;
     if let Some(expand) = heads.expand {
         return Ok(DbVersion::Revision(expand));

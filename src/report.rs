@@ -6,11 +6,14 @@
 //! JSON schema is documented in README.md ("JSON output") and is stable: fields may be added
 //! in later releases, never renamed, retyped or removed.
 
+use std::time::Duration;
+
 use serde::{Serialize, Serializer};
 
 use crate::dialect::Dialect;
+use crate::executor::SyncReport;
 use crate::graph::{Branch, LookupError, Revision};
-use crate::plan::{self, CheckOutcome, DbVersion, PlanError};
+use crate::plan::{self, CheckOutcome, CheckReport, DbVersion, PlanError};
 use crate::state::{DatabaseState, Interrupted};
 use crate::tree::MigrationTrees;
 
@@ -211,9 +214,18 @@ pub struct VersionReport {
     /// (null).
     #[serde(serialize_with = "serialize_db_version")]
     pub version: DbVersion,
-    /// Where the database stands (flattened: `expand`, `contract`, `legacy_version`).
+    /// Where the database stands (flattened: `expand`, `contract`, `legacy_version`); rows
+    /// this release does not know are left out of it.
     #[serde(flatten)]
     pub versions: DatabaseVersions,
+    /// Revisions in `alembic_version` this release does not know; only present when there
+    /// are any.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unknown_revisions: Vec<String>,
+    /// The unfinished MySQL unit, if any (then `db_version` exits 1, as `--check` does);
+    /// only present when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interrupted: Option<InterruptedUnit>,
 }
 
 fn serialize_db_version<S: Serializer>(version: &DbVersion, serializer: S) -> Result<S::Ok, S::Error> {
@@ -221,12 +233,65 @@ fn serialize_db_version<S: Serializer>(version: &DbVersion, serializer: S) -> Re
         DbVersion::Revision(revision) => serializer.serialize_str(revision),
         DbVersion::Legacy(version) => serializer.serialize_i64(*version),
         DbVersion::None => serializer.serialize_none(),
+        DbVersion::Unknown(revisions) => serializer.serialize_str(&revisions.join(", ")),
     }
 }
 
 /// `db_version` as a report.
 pub fn version_report(trees: &MigrationTrees, state: &DatabaseState) -> Result<VersionReport, PlanError> {
-    Ok(VersionReport { version: plan::db_version(trees, state)?, versions: DatabaseVersions::of(trees, state)? })
+    let version = plan::db_version(trees, state)?;
+    let unknown_revisions = match &version {
+        DbVersion::Unknown(revisions) => revisions.clone(),
+        _ => Vec::new(),
+    };
+    let versions = if unknown_revisions.is_empty() {
+        DatabaseVersions::of(trees, state)?
+    } else {
+        // Only the rows this release can place are shown on their branches.
+        let head = |branch| trees.graph.head(branch).map(|revision: &Revision| revision.id.clone());
+        let current =
+            |branch| state.alembic_rows().iter().find(|row| trees.graph.branch_of(row) == Some(branch)).cloned();
+        DatabaseVersions {
+            expand: BranchVersion { current: current(Branch::Expand), head: head(Branch::Expand) },
+            contract: BranchVersion { current: current(Branch::Contract), head: head(Branch::Contract) },
+            legacy_version: None,
+        }
+    };
+    Ok(VersionReport {
+        version,
+        versions,
+        unknown_revisions,
+        interrupted: state.interrupted.as_ref().map(InterruptedUnit::from),
+    })
+}
+
+/// The line a successful `db_sync` ends with: how long it took, what it applied and where
+/// the database stands (`db_sync --expand done in 1.2 s: 6 revisions applied, database at
+/// expand 742c857f1dfb, contract None; contract pending`). `command` is how it was invoked
+/// (`db_sync`, `db_sync --expand`); `after` is the database read again, when that worked.
+pub fn sync_summary(command: &str, elapsed: Duration, applied: &SyncReport, after: Option<&CheckReport>) -> String {
+    let plural = |count: usize, what: &str| format!("{count} {what}{}", if count == 1 { "" } else { "s" });
+    let mut parts = Vec::new();
+    if !applied.legacy.is_empty() {
+        parts.push(format!("{} applied", plural(applied.legacy.len(), "legacy migration")));
+    }
+    if let Some(stamped) = &applied.stamped {
+        parts.push(format!("{stamped} stamped"));
+    }
+    if !applied.revisions.is_empty() || parts.is_empty() {
+        parts.push(format!("{} applied", plural(applied.revisions.len(), "revision")));
+    }
+    let mut line = format!("{command} done in {:.1} s: {}", elapsed.as_secs_f64(), parts.join(", "));
+    if let Some(after) = after {
+        let shown = |revision: &Option<String>| revision.clone().unwrap_or_else(|| "None".to_owned());
+        line.push_str(&format!(", database at expand {}, contract {}", shown(&after.expand), shown(&after.contract)));
+        if after.outcome == CheckOutcome::ContractPending {
+            line.push_str(&format!(
+                "; contract pending: run {PROGRAM} db_sync --contract when no node runs the previous release"
+            ));
+        }
+    }
+    line
 }
 
 /// One line of `history`.

@@ -53,6 +53,14 @@ pub enum UrlError {
         /// The URL as written.
         url: String,
     },
+    /// The host holds an `@`: the password holds an unencoded `@`, so SQLAlchemy (which splits
+    /// at the first `@`) would take the password's rest for the host. The host is not shown,
+    /// as it may hold part of the password.
+    #[error("the host part of the {dialect} database URL contains '@': an '@' in the user name or password must be percent-encoded as %40 (user:pa%40ss@host)")]
+    AtSignInHost {
+        /// The dialect as written.
+        dialect: String,
+    },
     /// Percent-encoding that does not decode to UTF-8.
     #[error("database URL '{url}' has percent-encoding that is not valid UTF-8")]
     BadEncoding {
@@ -112,7 +120,7 @@ impl DatabaseUrl {
             Some(at) => (&rest[..at], Some(&rest[at + 1..])),
             None => (rest, None),
         };
-        let params = parse_query(query, &shown)?;
+        let mut params = parse_query(query, &shown)?;
         let target = if dialect == Dialect::Sqlite {
             // SQLAlchemy: everything after "sqlite:///" is the path, so a fourth slash makes it
             // absolute.
@@ -122,7 +130,17 @@ impl DatabaseUrl {
             }
             Target::File(PathBuf::from(decode(path, &shown)?))
         } else {
-            Target::Server(parse_server(location, &shown)?)
+            let mut server = parse_server(location, &shown)?;
+            if server.host.as_deref().is_some_and(|host| host.contains('@')) {
+                return Err(UrlError::AtSignInHost { dialect: dialect_name });
+            }
+            // As SQLAlchemy passes query parameters on to the driver, `?password=` is the
+            // password (and wins over one before the '@').
+            if let Some(at) = params.iter().rposition(|(key, _)| key == "password") {
+                server.password = Some(params.remove(at).1);
+                params.retain(|(key, _)| key != "password");
+            }
+            Target::Server(server)
         };
         Ok(DatabaseUrl { dialect, target, params })
     }
@@ -211,29 +229,54 @@ fn decode(text: &str, shown: &str) -> Result<String, UrlError> {
         .map_err(|_| UrlError::BadEncoding { url: shown.to_owned() })
 }
 
-/// Hides the password of a URL that may not even parse, for error messages: whatever
+/// Whether a query parameter carries a secret (`password`, `sslpassword`, ...).
+pub fn is_secret_param(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    key.contains("password") || key.contains("passwd") || key == "pwd"
+}
+
+/// Hides every credential of a URL that may not even parse, for messages and logs: whatever
 /// follows the scheme (with or without its `//`) and looks like `user:password@` loses the
-/// password.
+/// password, up to the last `@` (an unencoded `@` in a password hides the rest of it too),
+/// and the values of query parameters such as `password` and `sslpassword` become `***`.
 pub fn redact(raw: &str) -> String {
-    let after_scheme = match raw.find("://") {
-        Some(at) => at + 3,
-        None => match raw.find(':') {
-            Some(at) => at + 1 + raw[at + 1..].len() - raw[at + 1..].trim_start_matches('/').len(),
-            None => return raw.to_owned(),
+    let (without_query, query) = match raw.rfind('?') {
+        // Only a '?' after the last '@' surely starts the query.
+        Some(at) if raw.rfind('@').map_or(true, |last_at| at > last_at) => (&raw[..at], Some(&raw[at + 1..])),
+        _ => (raw, None),
+    };
+    let mut shown = redact_credentials(without_query);
+    if let Some(query) = query {
+        shown.push('?');
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, _)) if is_secret_param(&percent_decode_str(key).decode_utf8_lossy()) => format!("{key}=***"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        shown.push_str(&pairs.join("&"));
+    }
+    shown
+}
+
+fn redact_credentials(raw: &str) -> String {
+    let Some(at) = raw.rfind('@') else { return raw.to_owned() };
+    // The credentials start after the scheme: `dialect://`, or a mangled `dialect:/`.
+    let start = match raw[..at].find("://") {
+        Some(scheme_end) => scheme_end + 3,
+        None => match raw[..at].split_once(':') {
+            Some((scheme, rest))
+                if rest.starts_with('/') && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+') =>
+            {
+                at - rest.trim_start_matches('/').len()
+            }
+            _ => 0,
         },
     };
-    let (head, rest) = raw.split_at(after_scheme);
-    if let (Some(credentials), host) = split_credentials(rest) {
-        if let Some((user, _password)) = credentials.split_once(':') {
-            return format!("{head}{user}:***@{host}");
-        }
-    }
-    // Mangled beyond that (`mysql//user:pw@host`): mask from the ':' of the word before the
-    // first '@'.
-    let Some(at) = raw.find('@') else { return raw.to_owned() };
-    let word_start = raw[..at].rfind('/').map_or(0, |slash| slash + 1);
-    match raw[word_start..at].find(':') {
-        Some(colon) => format!("{}:***{}", &raw[..word_start + colon], &raw[at..]),
+    // `user:password`: the user name holds no ':', so the password starts at the first one.
+    match raw[start..at].find(':') {
+        Some(colon) => format!("{}:***{}", &raw[..start + colon], &raw[at..]),
         None => raw.to_owned(),
     }
 }
@@ -333,6 +376,27 @@ mod tests {
         let error = DatabaseUrl::parse("oracle://u:topsecret@h/d").unwrap_err().to_string();
         assert!(error.contains("unknown database dialect 'oracle'"), "{error}");
         assert!(!error.contains("topsecret"), "{error}");
+    }
+
+    #[test]
+    fn every_credential_is_redacted() {
+        assert_eq!(
+            redact("postgresql://u:pw@h/db?sslmode=require&password=qwerty&SSLPassword=k3y"),
+            "postgresql://u:***@h/db?sslmode=require&password=***&SSLPassword=***"
+        );
+        assert_eq!(redact("postgresql://u:Ab3@Yx9W@h/db"), "postgresql://u:***@h/db");
+        let url = DatabaseUrl::parse("postgresql://u@h/db?password=qw%26rty&sslmode=require").unwrap();
+        assert_eq!(server(&url).password.as_deref(), Some("qw&rty"), "the query password is the password");
+        assert_eq!(url.params, vec![("sslmode".to_owned(), "require".to_owned())]);
+        assert_eq!(url.to_string(), "postgresql://u:***@h/db");
+    }
+
+    #[test]
+    fn an_at_sign_in_the_host_is_refused_without_showing_it() {
+        let error = DatabaseUrl::parse("mysql+pymysql://u:Ab3@Yx9W@host/db").unwrap_err();
+        assert_eq!(error, UrlError::AtSignInHost { dialect: "mysql".into() });
+        let message = error.to_string();
+        assert!(message.contains("%40") && !message.contains("Yx9W") && !message.contains("Ab3"), "{message}");
     }
 
     #[test]

@@ -215,9 +215,15 @@ dbtest!(unknown_revision_is_reported_as_a_newer_database, |db| {
     db.manage(&["db_sync"]).expect(0);
     db.conn().exec("UPDATE alembic_version SET version_num = 'f00dfeed0001' WHERE version_num = '742c857f1dfb'");
     let before = db.fingerprint();
-    for args in [&["db_sync"][..], &["db_sync", "--check"], &["db_version"]] {
+    for args in [&["db_sync"][..], &["db_sync", "--expand"], &["db_sync", "--check"]] {
         db.manage(args).fails_with("holds revision 'f00dfeed0001', which this release does not know");
     }
+    // db_version shows what the database holds, so that no SQL client is needed to see it.
+    let version = db.manage(&["db_version"]);
+    version.expect(0).stderr_has("WARN").stderr_has("revision f00dfeed0001, which this release does not know");
+    assert_eq!(version.stdout, "f00dfeed0001\n");
+    let json = db.manage(&["db_version", "--format", "json"]);
+    json.expect(0).stdout_has("\"version\": \"f00dfeed0001\"").stdout_has("\"unknown_revisions\"");
     assert_eq!(before, db.fingerprint());
 });
 
@@ -262,4 +268,158 @@ fn a_config_path_that_is_not_a_readable_file_is_named() {
     let mut command = strata(dir.path());
     command.arg("--config-file").arg(&binary).arg("db_sync");
     run(command).fails_with(&format!("cannot read {}", binary.display()));
+}
+
+/// The 3-character windows of `password` that occur in `output` but not in `neutral` (the
+/// same commands' output with a password that cannot be confused with anything).
+fn leaked_windows(password: &str, output: &str, neutral: &str) -> Vec<String> {
+    let chars: Vec<char> = password.chars().collect();
+    let mut leaked: Vec<String> = chars
+        .windows(3)
+        .map(String::from_iter)
+        .filter(|window| output.contains(window.as_str()) && !neutral.contains(window.as_str()))
+        .collect();
+    leaked.dedup();
+    leaked
+}
+
+/// The URLs an operator may write with `password`: percent-encoded (a valid URL), as typed
+/// (possibly malformed), and as the `password` or `sslpassword` query parameter.
+fn urls_with_password(db: &TestDb, password: &str) -> Vec<String> {
+    let encoded: String = password
+        .bytes()
+        .map(|byte| if byte.is_ascii_alphanumeric() { (byte as char).to_string() } else { format!("%{byte:02X}") })
+        .collect();
+    let base = match db.engine {
+        // SQLite URLs carry no credentials: an unreachable server stands in for it.
+        Engine::Sqlite => "postgresql://postgres@127.0.0.1:1/keystone".to_owned(),
+        _ => db.url.clone(),
+    };
+    let (scheme, rest) = base.split_once("://").unwrap();
+    let (user, location) = rest.split_once('@').unwrap();
+    vec![
+        format!("{scheme}://{user}:{encoded}@{location}"),
+        format!("{scheme}://{user}:{password}@{location}"),
+        format!("{scheme}://{user}@{location}?password={encoded}"),
+        format!("{scheme}://{user}@{location}?sslmode=prefer&sslpassword={encoded}"),
+    ]
+}
+
+/// Every command that may show the URL, at debug level, against each URL; all output joined.
+fn output_of_every_command(db: &TestDb, password: &str) -> String {
+    let mut output = String::new();
+    for url in urls_with_password(db, password) {
+        for args in [&["db_sync"][..], &["db_sync", "--check"], &["db_version"], &["current"], &["history"]] {
+            let mut command = strata(db.dir.path());
+            command.arg("--database-url").arg(&url).arg("-d").args(args);
+            let outcome = run(command);
+            assert!(!outcome.stderr.contains("panicked"), "{outcome}");
+            output.push_str(&outcome.stdout);
+            output.push_str(&outcome.stderr);
+        }
+    }
+    output
+}
+
+dbtest!(no_part_of_any_password_appears_in_any_output, |db| {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    db.manage(&["db_sync"]).expect(0);
+    let neutral = output_of_every_command(&*db, "\u{2603}\u{2604}\u{2605}\u{2606}\u{2607}\u{2608}");
+    // Digits are left out: timestamps and durations differ from one run to the next.
+    let password = prop::collection::vec(
+        prop_oneof![
+            3 => prop::sample::select("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".chars().collect::<Vec<_>>()),
+            2 => prop::sample::select("@:/?#%&=+ '\"\\[]*;!$,".chars().collect::<Vec<_>>()),
+            1 => prop::sample::select("éßжλ€😀".chars().collect::<Vec<_>>()),
+        ],
+        6..16,
+    )
+    .prop_map(String::from_iter);
+    let cases = crate::support::setting("STRATA_PASSWORD_CASES", 6) as u32;
+    let mut runner = TestRunner::new(Config { cases, failure_persistence: None, ..Config::default() });
+    runner
+        .run(&password, |password| {
+            let output = output_of_every_command(db, &password);
+            let leaked = leaked_windows(&password, &output, &neutral);
+            prop_assert!(leaked.is_empty(), "password {password:?}: {leaked:?} shown in\n{output}");
+            Ok(())
+        })
+        .unwrap();
+});
+
+#[test]
+fn an_unencoded_at_sign_in_a_password_is_refused_without_echoing_the_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = strata(dir.path());
+    command.args(["--database-url", "postgresql://keystone:Ab3@Yx9W@127.0.0.1/keystone", "-d", "db_sync"]);
+    let outcome = run(command);
+    outcome.fails_with("contains '@': an '@' in the user name or password must be percent-encoded as %40");
+    assert!(!outcome.stderr.contains("Yx9") && !outcome.stderr.contains("Ab3"), "{outcome}");
+    assert!(fs::read_dir(dir.path()).unwrap().next().is_none(), "nothing may be created");
+}
+
+dbtest!(a_password_query_parameter_is_used_and_hidden, |db| {
+    let url = match db.engine {
+        // SQLite has no password; MySQL's root here has none, so a wrong one must fail.
+        Engine::Sqlite => return,
+        Engine::Postgresql => format!("{}?password={SECRET}", db.url),
+        Engine::Mysql => format!("{}?password={SECRET}", db.url),
+    };
+    let mut command = strata(db.dir.path());
+    command.args(["--database-url", &url, "-v", "db_sync"]);
+    let outcome = run(command);
+    assert_secret_hidden(&outcome);
+    match db.engine {
+        // PostgreSQL trusts local connections: the password is sent and ignored.
+        Engine::Postgresql => {
+            outcome.expect(0);
+        }
+        _ => {
+            outcome.fails_with("cannot connect to mysql://root:***@");
+        }
+    }
+});
+
+#[test]
+fn a_refused_contract_creates_no_sqlite_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = strata(dir.path());
+    command.args(["--database-url", "sqlite:///missing.db", "db_sync", "--contract"]);
+    run(command).fails_with("You are attempting to upgrade contract ahead of expand");
+    assert!(!dir.path().join("missing.db").exists(), "a refused --contract created the SQLite file");
+}
+
+dbtest!(a_refused_contract_changes_nothing, |db| {
+    let before = db.fingerprint();
+    db.manage(&["db_sync", "--contract"]).fails_with("You are attempting to upgrade contract ahead of expand");
+    assert_eq!(before, db.fingerprint());
+    if db.engine == Engine::Sqlite {
+        assert!(!db.sqlite_path().exists(), "a refused --contract created the SQLite file");
+    }
+});
+
+#[test]
+fn migrate_still_validates_its_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = strata(dir.path());
+    command.args(["--database-url", "garbage", "db_sync", "--migrate"]);
+    run(command).fails_with("is not of the form");
+    let mut command = strata(dir.path());
+    command.arg("--config-file").arg(dir.path().join("missing.conf")).args(["db_sync", "--migrate"]);
+    run(command).fails_with("not found");
+    let mut command = strata(dir.path());
+    command.args(["db_sync", "--migrate"]);
+    run(command).expect(0).stdout_has("Data migrations are no longer supported");
+    assert!(fs::read_dir(dir.path()).unwrap().next().is_none(), "--migrate creates nothing");
+}
+
+#[test]
+fn a_sqlite_directory_that_cannot_be_written_is_named() {
+    // /sys refuses new files even to root, as a read-only directory refuses them to others.
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = strata(dir.path());
+    command.args(["--database-url", "sqlite:////sys/keystone.db", "db_sync"]);
+    run(command).fails_with("cannot write in /sys, the directory of the SQLite database");
 }

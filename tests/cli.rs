@@ -110,3 +110,137 @@ fn logs_go_to_stderr_and_output_to_stdout() {
     let outcome = run(command);
     assert_eq!(outcome.expect(0).stdout, format!("{EXPAND_HEAD}\n"));
 }
+
+/// Names the database every way an operator can get wrong, and checks that none of them
+/// upgrades `./keystone.db` behind the operator's back.
+#[test]
+fn a_database_nobody_named_is_never_upgraded() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("keystone.conf");
+    let cases: [(&str, Option<&str>, Option<&str>, &str); 5] = [
+        ("empty flag", Some(""), None, "--database-url is set but empty"),
+        ("empty environment", None, Some(""), "STRATA_DATABASE_URL is set but empty"),
+        ("empty option", None, None, "[database] connection in"),
+        ("[sql] connection", None, None, "sets [sql] connection, a name keystone no longer reads"),
+        ("no [database] section", None, None, "no [database] connection in"),
+    ];
+    for (label, flag, env, text) in cases {
+        let file = match label {
+            "empty option" => "[database]\nconnection =\n",
+            "[sql] connection" => "[sql]\nconnection = sqlite:///keystone.db\n",
+            "no [database] section" => "[DEFAULT]\ndebug = true\n",
+            _ => "[database]\nconnection = sqlite:///named.db\n",
+        };
+        fs::write(&conf, file).unwrap();
+        let mut command = strata(dir.path());
+        command.arg("--config-file").arg(&conf);
+        if let Some(url) = flag {
+            command.args(["--database-url", url]);
+        }
+        if let Some(url) = env {
+            command.env("STRATA_DATABASE_URL", url);
+        }
+        command.arg("db_sync");
+        let outcome = run(command);
+        outcome.fails_with(text);
+        if label.starts_with("empty option") || label == "no [database] section" {
+            assert!(
+                outcome.error_line().contains(&conf.display().to_string()),
+                "case {label}: the file is named\n{outcome}"
+            );
+        }
+        let files: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(files, vec![std::ffi::OsString::from("keystone.conf")], "case {label} created a database");
+    }
+}
+
+/// A configuration file in oslo.config's default locations that names no database is
+/// refused too: the built-in default is only for a machine without any configuration.
+#[test]
+fn a_default_config_file_without_a_database_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("keystone.conf");
+    fs::write(&conf, "[DEFAULT]\ndebug = true\n").unwrap();
+    let mut command = strata(dir.path());
+    command.arg("db_sync");
+    run(command).fails_with(&format!("no [database] connection in {}", conf.display()));
+    assert!(!dir.path().join("keystone.db").exists());
+}
+
+/// oslo.config reads group names without regard to case, option names with it.
+#[test]
+fn config_files_are_read_with_oslo_config_case_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("keystone.conf");
+    fs::write(&conf, "[Database]\nconnection = \"sqlite:///upper.db\"\n").unwrap();
+    let mut command = strata(dir.path());
+    command.arg("--config-file").arg(&conf).args(["db_sync", "--expand"]);
+    run(command).expect(0);
+    assert!(dir.path().join("upper.db").is_file() && !dir.path().join("keystone.db").exists());
+    fs::write(&conf, "[database]\nCONNECTION = sqlite:///upper.db\n").unwrap();
+    let mut command = strata(dir.path());
+    command.arg("--config-file").arg(&conf).arg("db_sync");
+    run(command).fails_with("no [database] connection in");
+}
+
+/// Without any configuration file, the built-in default is used, and said to be.
+#[test]
+fn the_built_in_default_is_said_at_the_default_log_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = strata(dir.path());
+    command.args(["db_sync", "--expand"]);
+    run(command).expect(0).stderr_has(
+        "Using database sqlite:///keystone.db (from the built-in default, as no configuration file exists)",
+    );
+}
+
+dbtest!(db_sync_says_which_database_it_upgrades_and_from_where, |db| {
+    let shown = strata::url::DatabaseUrl::parse(&db.url).unwrap().to_string();
+    let config = db.config.display().to_string();
+    for args in [&["db_sync", "--expand"][..], &["db_sync", "--contract"], &["db_sync"]] {
+        let outcome = db.manage(args);
+        outcome
+            .expect(0)
+            .stderr_has("INFO")
+            .stderr_has(&format!("Using database {shown} (from [database] connection in {config})"));
+    }
+});
+
+/// keystone-manage scripts pass oslo.log's options: they are accepted, and the log goes
+/// where they say.
+#[test]
+fn oslo_log_options_are_accepted_and_honoured() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = strata(dir.path());
+    command.args(["--log-file", "sync.log", "--debug", "--verbose", "db_sync", "--expand"]);
+    let outcome = run(command);
+    outcome.expect(0);
+    assert!(!outcome.stderr.contains("INFO"), "the log goes to the file, not stderr\n{outcome}");
+    let log = fs::read_to_string(dir.path().join("sync.log")).unwrap();
+    assert!(log.contains("Using database sqlite:///keystone.db") && log.contains("Running upgrade"), "{log}");
+
+    let logs = dir.path().join("logs");
+    fs::create_dir(&logs).unwrap();
+    let mut command = strata(dir.path());
+    command.args(["db_sync", "--log-dir", logs.to_str().unwrap()]);
+    run(command).expect(0);
+    let log = fs::read_to_string(logs.join("strata-manage.log")).unwrap();
+    assert!(log.contains("Running upgrade"), "{log}");
+    let mut command = strata(dir.path());
+    command.args(["--log-dir", logs.to_str().unwrap(), "--log-file", "named.log", "db_version"]);
+    run(command).expect(0);
+    assert!(logs.join("named.log").is_file(), "--log-file is relative to --log-dir");
+
+    let mut command = strata(dir.path());
+    command.args(["--log-file", "/nonexistent/dir/x.log", "db_version"]);
+    run(command).fails_with("cannot open log file /nonexistent/dir/x.log");
+
+    for option in ["--use-syslog", "--use-journal"] {
+        let mut command = strata(dir.path());
+        command.args([option, "db_version"]);
+        let outcome = run(command);
+        assert_eq!(outcome.expect(0).stdout, format!("{EXPAND_HEAD}\n"));
+        let warnings = outcome.stderr.lines().filter(|line| line.contains(option)).count();
+        assert!(warnings <= 1, "at most one warning when the socket is missing\n{outcome}");
+    }
+}

@@ -14,14 +14,18 @@ use std::path::Path;
 
 #[test]
 fn cli_snapshots() {
-    // No user configuration can leak in: HOME is empty, the environment names no database,
+    // No user configuration can leak in: HOME is empty, the environment names no database (checked above),
     // and logs (timestamps, durations) are off, so only requested output and errors show.
+    // An empty STRATA_DATABASE_URL is an error, and the harness can only add variables.
+    assert!(
+        std::env::var_os(strata::config::DATABASE_URL_ENV).is_none(),
+        "unset STRATA_DATABASE_URL to run the CLI snapshots"
+    );
     let home = tempfile::tempdir().unwrap();
     trycmd::TestCases::new()
         .register_bin("strata-manage", Path::new(env!("CARGO_BIN_EXE_strata-manage")))
         .default_bin_name("strata-manage")
         .env("HOME", home.path().display().to_string())
-        .env("STRATA_DATABASE_URL", "")
         .env("RUST_LOG", "off")
         .case("tests/cmd/*.toml")
         .case("tests/cmd/*.trycmd")

@@ -114,3 +114,40 @@ dbtest!(two_phase_flags_are_a_usage_error, |db| {
     assert!(run.stderr.contains("cannot be used with"), "{run}");
     assert!(db.tables().is_empty());
 });
+
+dbtest!(expand_on_an_expanded_database_says_contract_is_pending, |db| {
+    db.manage(&["db_sync", "--expand"]).expect(0);
+    let again = db.manage(&["db_sync", "--expand"]);
+    again.expect(0).stderr_has("contract is pending: run strata-manage db_sync --contract");
+    assert!(!again.stderr.contains("The database is up to date"), "{again}");
+    db.manage(&["db_sync", "--contract"]).expect(0);
+    db.manage(&["db_sync", "--expand"]).expect(0).stderr_has("The database is up to date: nothing to do");
+});
+
+dbtest!(every_db_sync_ends_with_a_summary_line, |db| {
+    let summary = |run: &crate::support::Run| {
+        run.stderr.lines().filter(|line| line.contains(" done in ")).map(str::to_owned).collect::<Vec<_>>()
+    };
+    let expand = db.manage(&["db_sync", "--expand"]);
+    let lines = summary(expand.expect(0));
+    assert_eq!(lines.len(), 1, "{expand}");
+    assert!(
+        lines[0].contains("db_sync --expand done in ")
+            && lines[0].ends_with(&format!(
+                ": 7 revisions applied, database at expand {EXPAND_HEAD}, contract None; contract pending: run strata-manage db_sync --contract when no node runs the previous release"
+            )),
+        "{expand}"
+    );
+    let full = db.manage(&["db_sync"]);
+    let lines = summary(full.expect(0));
+    assert!(
+        lines.len() == 1
+            && lines[0].contains("db_sync done in ")
+            && lines[0]
+                .ends_with(&format!("3 revisions applied, database at expand {EXPAND_HEAD}, contract {CONTRACT_HEAD}")),
+        "{full}"
+    );
+    let again = db.manage(&["db_sync"]);
+    let lines = summary(again.expect(0));
+    assert!(lines.len() == 1 && lines[0].contains(": 0 revisions applied, database at expand"), "{again}");
+});

@@ -1,12 +1,12 @@
 //! `db_sync [--expand | --migrate | --contract | --check] [--sql [--dialect D] | --dry-run] [version]`.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::builder::TypedValueParser;
 use strata::lock::LockOptions;
 use strata::manager::{self, ScriptFor};
 use strata::plan::{CheckOutcome, CheckReport, Target};
-use strata::Dialect;
+use strata::{report, Dialect};
 
 use super::output::{print_json, Format};
 use super::{print, Cli, Failure, PROGRAM};
@@ -25,7 +25,9 @@ pub struct Args {
     /// Run the contract phase; refused until expand is complete
     #[arg(long, group = "phase")]
     contract: bool,
-    /// Report whether a sync is needed, without changing anything (exit 0, 2 or 4)
+    /// Report whether a sync is needed, without changing anything: exit 0 up to date, 2 run
+    /// --expand next, 4 run --contract next, 1 a database db_sync would refuse or a MySQL
+    /// revision left unfinished
     #[arg(long, group = "phase")]
     check: bool,
     /// Print the SQL db_sync would run (with --expand/--contract: that phase's) as a script
@@ -47,6 +49,7 @@ pub struct Args {
     #[arg(long, conflicts_with_all = ["check", "migrate"])]
     dry_run: bool,
     /// No longer supported (as in keystone-manage): giving one without a flag is an error
+    #[arg(hide = true)]
     version: Option<String>,
     /// Seconds to wait for another db_sync on the same database to finish
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
@@ -62,6 +65,10 @@ pub struct Args {
 
 pub fn run(cli: &Cli, args: &Args) -> Result<u8, Failure> {
     if args.migrate {
+        // Nothing to do, but a broken configuration is reported here as by every other
+        // command, rather than found out at the next --contract.
+        cli.named_database()?;
+        cli.trees()?;
         print(MIGRATE_NO_OP);
         return Ok(0);
     }
@@ -81,7 +88,12 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, Failure> {
     if let (Some(target), true) = (target, args.sql || args.dry_run) {
         return run_without_changes(cli, args, target);
     }
-    let url = cli.database_url()?;
+    let database = cli.named_database()?;
+    if target.is_some() {
+        // Always said, so that nobody believes another database was upgraded.
+        log::info!("Using database {} (from {})", database.url, database.origin);
+    }
+    let url = database.url;
     let trees = cli.trees()?;
     match target {
         None if args.format == Format::Json => {
@@ -99,7 +111,18 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, Failure> {
                 timeout: Duration::from_secs(args.lock_timeout),
                 stale_after: Duration::from_secs(args.lock_stale_after.max(1)),
             };
-            manager::sync(&url, &trees, target, &lock)?;
+            let started = Instant::now();
+            let applied = manager::sync(&url, &trees, target, &lock)?;
+            let command = match target {
+                Target::Full => "db_sync",
+                Target::Expand => "db_sync --expand",
+                Target::Contract => "db_sync --contract",
+            };
+            // Read again, so that the line says where the database really stands.
+            let after = manager::check(&url, &trees)
+                .inspect_err(|error| log::warn!("cannot read the database again for the summary: {error}"))
+                .ok();
+            log::info!("{}", report::sync_summary(command, started.elapsed(), &applied, after.as_ref()));
             Ok(0)
         }
     }

@@ -19,9 +19,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use strata::config::{self, ConfigSources};
+use strata::config::{self, ConfigSources, NamedDatabase};
 use strata::tree::MigrationTrees;
 use strata::url::DatabaseUrl;
+
+/// The heading of the options every command accepts, in `--help`.
+const GLOBAL: &str = "Global options";
 
 /// The program name used in messages (keystone-manage's messages, with this name).
 pub const PROGRAM: &str = strata::report::PROGRAM;
@@ -36,32 +39,48 @@ pub const PROGRAM: &str = strata::report::PROGRAM;
 )]
 struct Cli {
     /// Configuration file (INI, oslo.config style); repeatable, later files win
-    #[arg(long = "config-file", value_name = "PATH", global = true)]
+    #[arg(long = "config-file", value_name = "PATH", global = true, help_heading = GLOBAL)]
     config_files: Vec<PathBuf>,
 
     /// Directory whose *.conf files are read after the --config-file files, sorted by name
-    #[arg(long = "config-dir", value_name = "DIR", global = true)]
+    #[arg(long = "config-dir", value_name = "DIR", global = true, help_heading = GLOBAL)]
     config_dir: Option<PathBuf>,
 
     /// Database URL (overrides STRATA_DATABASE_URL and [database] connection)
-    #[arg(long = "database-url", value_name = "URL", global = true)]
+    #[arg(long = "database-url", value_name = "URL", global = true, help_heading = GLOBAL)]
     database_url: Option<String>,
 
     /// Use the alembic revision tree in DIR instead of the one built into this binary
-    #[arg(long = "alembic-dir", value_name = "DIR", global = true)]
+    #[arg(long = "alembic-dir", value_name = "DIR", global = true, help_heading = GLOBAL)]
     alembic_dir: Option<PathBuf>,
 
     /// With --alembic-dir: the legacy repositories in DIR (default: none)
-    #[arg(long = "legacy-dir", value_name = "DIR", global = true, requires = "alembic_dir")]
+    #[arg(long = "legacy-dir", value_name = "DIR", global = true, requires = "alembic_dir", help_heading = GLOBAL)]
     legacy_dir: Option<PathBuf>,
 
     /// Debug logging, including every SQL statement
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, help_heading = GLOBAL)]
     debug: bool,
 
     /// More verbose logging
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, help_heading = GLOBAL)]
     verbose: bool,
+
+    /// Write the log to this file (appending) instead of stderr; relative to --log-dir if given
+    #[arg(long = "log-file", value_name = "PATH", global = true, help_heading = GLOBAL)]
+    log_file: Option<PathBuf>,
+
+    /// Write the log to DIR/strata-manage.log (or to --log-file inside DIR)
+    #[arg(long = "log-dir", value_name = "DIR", global = true, help_heading = GLOBAL)]
+    log_dir: Option<PathBuf>,
+
+    /// Send the log to the local syslog (/dev/log) instead of stderr
+    #[arg(long = "use-syslog", global = true, help_heading = GLOBAL)]
+    use_syslog: bool,
+
+    /// Send the log to systemd's journal instead of stderr
+    #[arg(long = "use-journal", global = true, help_heading = GLOBAL)]
+    use_journal: bool,
 
     #[command(subcommand)]
     command: Command,
@@ -70,10 +89,10 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Bring the database schema to the newest version (legacy, stamp, expand, contract)
-    #[command(name = "db_sync")]
+    #[command(name = "db_sync", visible_alias = "db-sync")]
     DbSync(db_sync::Args),
     /// Print the database's current version (the expand branch's revision)
-    #[command(name = "db_version")]
+    #[command(name = "db_version", visible_alias = "db-version")]
     DbVersion(output::FormatArg),
     /// Print the database's revision on each branch (and its legacy version), read-only
     Current(output::FormatArg),
@@ -127,8 +146,13 @@ fn advice(error: &strata::Error) -> Option<&'static str> {
 /// Runs strata-manage with the process's arguments.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    logging::init(cli.debug, cli.verbose);
-    match run(&cli) {
+    let destination = logging::LogDestination {
+        file: cli.log_file.clone(),
+        dir: cli.log_dir.clone(),
+        syslog: cli.use_syslog,
+        journal: cli.use_journal,
+    };
+    match logging::init(cli.debug, cli.verbose, &destination).and_then(|()| run(&cli)) {
         Ok(status) => ExitCode::from(status),
         Err(Failure(message)) => {
             let _ = writeln!(std::io::stderr(), "{PROGRAM}: error: {message}");
@@ -153,16 +177,21 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
 impl Cli {
     /// The database URL after applying flag > environment > config files > default.
     fn database_url(&self) -> Result<DatabaseUrl, Failure> {
-        let env = std::env::var(config::DATABASE_URL_ENV).ok();
-        let url = config::database_url(self.database_url.as_deref(), env.as_deref(), &self.config_sources())?;
-        log::debug!("using database {url}");
-        Ok(url)
+        let database = self.named_database()?;
+        log::debug!("using database {} (from {})", database.url, database.origin);
+        Ok(database.url)
+    }
+
+    /// Like [`Cli::database_url`], with where the URL came from.
+    fn named_database(&self) -> Result<NamedDatabase, Failure> {
+        let env = database_url_env()?;
+        Ok(config::named_database(self.database_url.as_deref(), env.as_deref(), &self.config_sources())?)
     }
 
     /// The database URL the operator named (flag > environment > config files), without
     /// the built-in default: `None` when nothing names one.
     fn configured_database_url(&self) -> Result<Option<DatabaseUrl>, Failure> {
-        let env = std::env::var(config::DATABASE_URL_ENV).ok();
+        let env = database_url_env()?;
         let url =
             config::configured_database_url(self.database_url.as_deref(), env.as_deref(), &self.config_sources())?;
         match &url {
@@ -182,6 +211,17 @@ impl Cli {
         match &self.alembic_dir {
             Some(alembic) => Ok(MigrationTrees::from_dirs(self.legacy_dir.as_deref(), alembic)?),
             None => Ok(MigrationTrees::embedded()?),
+        }
+    }
+}
+
+/// `STRATA_DATABASE_URL`, if set: set but not valid UTF-8 is an error, not "unset".
+fn database_url_env() -> Result<Option<String>, Failure> {
+    match std::env::var(config::DATABASE_URL_ENV) {
+        Ok(value) => Ok(Some(value)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            Err(Failure(format!("{} is not valid UTF-8: percent-encode the URL", config::DATABASE_URL_ENV)))
         }
     }
 }

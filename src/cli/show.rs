@@ -42,8 +42,8 @@ pub struct Args {
 pub fn run(cli: &Cli, args: &Args) -> Result<u8, Failure> {
     let dialect = match args.dialect {
         Some(dialect) => dialect.into(),
-        // The built-in default URL is SQLite, so "else sqlite" comes with it.
-        None => cli.database_url()?.dialect,
+        // show never connects, so a configuration without a database is no error here.
+        None => cli.configured_database_url()?.map_or(strata::dialect::Dialect::Sqlite, |url| url.dialect),
     };
     let trees = cli.trees()?;
     let detail = report::revision_detail(&trees, &args.revision, dialect)?;

@@ -74,7 +74,9 @@ impl TestDb {
                 .args(["-h", "127.0.0.1", "-p", "5432", "-U", "postgres", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d"])
                 .arg(&self.name),
             Engine::Mysql => {
-                command.args(["--protocol=tcp", "-h", "127.0.0.1", "-P", "3306", "-uroot"]).arg(&self.name)
+                // The standalone server, or the cluster's node 1 for the galera runs.
+                let port = self.backend.ports()[0].to_string();
+                command.args(["--protocol=tcp", "-h", "127.0.0.1", "-P", &port, "-uroot"]).arg(&self.name)
             }
         };
         command.stdin(fs::File::open(&file).expect("open the script"));
@@ -107,7 +109,9 @@ impl TestDb {
             Engine::Postgresql => ("postgres", self.name.clone()),
             Engine::Mysql => ("mysql", self.name.clone()),
         };
+        let mysql_port = self.backend.ports().first().copied().unwrap_or(3306).to_string();
         let dumped = Command::new("python3")
+            .env("DUMP_MYSQL_PORT", mysql_port)
             .arg(shared().join("tools/dump_schema.py"))
             .args([kind, &target])
             .arg(&out)
