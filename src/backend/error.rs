@@ -82,7 +82,10 @@ impl DriverError {
         let kind = match &error {
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => ErrorKind::DuplicateRow,
             Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => ErrorKind::Conflict,
-            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => ErrorKind::ConnectionLost,
+            // tokio-postgres reports a broken connection as a command it could not send.
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand, _) => {
+                ErrorKind::ConnectionLost
+            }
             _ => ErrorKind::Other,
         };
         let message = error.to_string();

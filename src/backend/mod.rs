@@ -15,6 +15,7 @@
 mod error;
 mod mysql;
 mod postgres;
+mod runtime;
 mod script;
 mod sqlite;
 

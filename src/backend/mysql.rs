@@ -31,10 +31,11 @@ use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::sql_types::{BigInt, Integer, Nullable, Text};
-use diesel::{Connection, MysqlConnection, OptionalExtension, QueryableByName, RunQueryDsl};
-use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+use diesel::{OptionalExtension, QueryableByName, RunQueryDsl};
+use diesel_async::AsyncMysqlConnection;
 use sha2::{Digest, Sha256};
 
+use super::runtime::{self, Wrapped};
 use super::{
     diesel_primitives, read_versions, record_version, wait_for_lock, Attempt, Backend, DbError, DriverError, ErrorKind,
     HeldLock, LockGuard, Primitives, StatementFailure, Unit, CREATE_ALEMBIC_VERSION,
@@ -49,8 +50,15 @@ const LOCK_TABLE: &str = "strata_db_sync_lock";
 /// The table holding the progress of an unfinished unit.
 const PROGRESS_TABLE: &str = "strata_db_sync_progress";
 
-/// URL parameters diesel's MySQL client understands; others are ignored with a debug log.
-const PASSED_THROUGH: [&str; 5] = ["unix_socket", "ssl_mode", "ssl_ca", "ssl_cert", "ssl_key"];
+/// A diesel connection over mysql_async.
+type MysqlConnection = Wrapped<AsyncMysqlConnection>;
+
+/// URL parameters strata's MySQL connections use; others are ignored with a debug log.
+const PASSED_THROUGH: [&str; 2] = ["unix_socket", "charset"];
+
+/// Where libmysqlclient looks for the server's socket when the host is `localhost` (Debian's
+/// default; `MYSQL_UNIX_PORT` overrides it, as for libmysqlclient).
+const DEFAULT_SOCKET: &str = "/run/mysqld/mysqld.sock";
 
 /// Explicit engine and character set: every node and every server version creates the
 /// same table whatever its defaults or the database's character set.
@@ -150,7 +158,7 @@ fn query<T>(
 /// A MySQL or MariaDB database.
 pub(super) struct MysqlBackend {
     conn: MysqlConnection,
-    client_url: String,
+    opts: mysql_async::Opts,
     charset: Option<String>,
     /// `CONNECTION_ID()` of `conn`.
     work_connection_id: i64,
@@ -357,10 +365,15 @@ struct LockWatch {
 
 /// A new session: English messages (what the operator reads; strata itself decides by
 /// error number) and, on Galera, causal reads.
-fn open_session(client_url: &str, charset: Option<&str>) -> Result<MysqlConnection, DriverError> {
-    let mut conn = MysqlConnection::establish(client_url).map_err(|error| {
-        let message = error.to_string();
-        DriverError::new(ErrorKind::ConnectionLost, None, &message, error)
+fn open_session(opts: &mysql_async::Opts, charset: Option<&str>) -> Result<MysqlConnection, DriverError> {
+    let lost = |error: &dyn std::fmt::Display| error.to_string();
+    let mut conn = runtime::open(|| async move {
+        let conn = mysql_async::Conn::new(opts.clone())
+            .await
+            .map_err(|error| DriverError::new(ErrorKind::ConnectionLost, None, &lost(&error), error))?;
+        AsyncMysqlConnection::try_from(conn)
+            .await
+            .map_err(|error| DriverError::new(ErrorKind::ConnectionLost, None, &lost(&error), error))
     })?;
     conn.execute("SET SESSION lc_messages = 'en_US'")?;
     if let Some(status) = cluster_status(&mut conn).filter(|status| status != "Primary") {
@@ -384,7 +397,7 @@ fn open_session(client_url: &str, charset: Option<&str>) -> Result<MysqlConnecti
 
 impl MysqlBackend {
     fn open(&self) -> Result<MysqlConnection, DriverError> {
-        open_session(&self.client_url, self.charset.as_deref())
+        open_session(&self.opts, self.charset.as_deref())
     }
 
     /// One try at the lock.
@@ -773,13 +786,13 @@ pub(super) fn connect(url: &DatabaseUrl) -> Result<MysqlBackend, DbError> {
         }
         other => other.map(str::to_owned),
     };
-    let client_url = client_url(url);
+    let opts = client_options(url);
     let failure = |source| DbError::Connect { url: url.to_string(), source };
-    let mut conn = open_session(&client_url, charset.as_deref()).map_err(failure)?;
+    let mut conn = open_session(&opts, charset.as_deref()).map_err(failure)?;
     let work_connection_id = identity(&mut conn).map_err(failure)?.connection_id;
     Ok(MysqlBackend {
         conn,
-        client_url,
+        opts,
         charset,
         work_connection_id,
         holder: Holder::this_process(),
@@ -787,45 +800,29 @@ pub(super) fn connect(url: &DatabaseUrl) -> Result<MysqlBackend, DbError> {
     })
 }
 
-/// The URL form diesel's MySQL client parses (credentials percent-encoded again).
-fn client_url(url: &DatabaseUrl) -> String {
+/// The client's options, as libmysqlclient would take the URL: `localhost` (or no host)
+/// means the server's local socket, other hosts TCP; affected-row counts are rows matched,
+/// as diesel expects; the server's socket is never substituted for a TCP address.
+fn client_options(url: &DatabaseUrl) -> mysql_async::Opts {
     let Target::Server(server) = &url.target else { unreachable!("mysql URLs always name a server") };
-    let encode = |text: &str| utf8_percent_encode(text, NON_ALPHANUMERIC).to_string();
-    let mut out = String::from("mysql://");
-    if let Some(user) = &server.user {
-        out.push_str(&encode(user));
-        if let Some(password) = &server.password {
-            out.push(':');
-            out.push_str(&encode(password));
+    for (key, _) in &url.params {
+        if !PASSED_THROUGH.contains(&key.as_str()) {
+            log::debug!("ignoring URL parameter '{key}' (not used by MySQL connections)");
         }
-        out.push('@');
     }
-    match &server.host {
-        Some(host) if host.contains(':') => out.push_str(&format!("[{host}]")),
-        Some(host) => out.push_str(host),
-        None => out.push_str("localhost"),
-    }
-    if let Some(port) = server.port {
-        out.push_str(&format!(":{port}"));
-    }
-    // diesel decodes user and password but takes the database name as written.
-    out.push('/');
-    out.push_str(&server.database);
-    let passed: Vec<String> = url
-        .params
-        .iter()
-        .filter(|(key, _)| {
-            let known = PASSED_THROUGH.contains(&key.as_str());
-            if !known && key != "charset" {
-                log::debug!("ignoring URL parameter '{key}' (not used by MySQL connections)");
-            }
-            known
-        })
-        .map(|(key, value)| format!("{key}={}", encode(value)))
-        .collect();
-    if !passed.is_empty() {
-        out.push('?');
-        out.push_str(&passed.join("&"));
-    }
-    out
+    let host = server.host.as_deref().unwrap_or("localhost");
+    let socket = url.param("unix_socket").map(str::to_owned).or_else(|| {
+        (host == "localhost").then(|| std::env::var("MYSQL_UNIX_PORT").unwrap_or_else(|_| DEFAULT_SOCKET.to_owned()))
+    });
+    mysql_async::OptsBuilder::default()
+        .ip_or_hostname(host)
+        .tcp_port(server.port.unwrap_or(3306))
+        .socket(socket)
+        .prefer_socket(false)
+        .user(server.user.clone())
+        .pass(server.password.clone())
+        .db_name(Some(server.database.clone()))
+        .client_found_rows(true)
+        .stmt_cache_size(0)
+        .into()
 }

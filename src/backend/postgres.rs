@@ -2,8 +2,10 @@
 
 use diesel::connection::SimpleConnection;
 use diesel::sql_types::Text;
-use diesel::{Connection, PgConnection, RunQueryDsl};
+use diesel::RunQueryDsl;
+use diesel_async::AsyncPgConnection;
 
+use super::runtime::{self, Wrapped};
 use super::{
     apply_in_transaction, diesel_primitives, read_versions, wait_for_lock, Attempt, Backend, DbError, DriverError,
     HeldLock, LockGuard, Unit, TRANSACTION,
@@ -13,19 +15,29 @@ use crate::lock::{Holder, LockOptions};
 use crate::state::DatabaseState;
 use crate::url::{DatabaseUrl, Target};
 
-/// libpq connection parameters that may be given as URL query parameters; others are
-/// ignored (with a debug log), as SQLAlchemy drivers ignore what they do not know.
-const PASSED_THROUGH: [&str; 9] = [
+/// A diesel connection over tokio-postgres.
+type PgConnection = Wrapped<AsyncPgConnection>;
+
+/// libpq connection parameters that may be given as URL query parameters and that
+/// tokio-postgres understands as libpq does; others are ignored (with a debug log), as
+/// SQLAlchemy drivers ignore what they do not know.
+const PASSED_THROUGH: [&str; 12] = [
     "host",
+    "hostaddr",
     "sslmode",
-    "sslrootcert",
-    "sslcert",
-    "sslkey",
     "connect_timeout",
     "application_name",
     "options",
     "target_session_attrs",
+    "keepalives",
+    "keepalives_idle",
+    "keepalives_interval",
+    "keepalives_retries",
+    "tcp_user_timeout",
 ];
+
+/// Where libpq looks for the server's socket when the URL names no host (Debian's default).
+const DEFAULT_SOCKET_DIRECTORY: &str = "/var/run/postgresql";
 
 /// The advisory lock key of `db_sync` ("STRATA" + 1). Advisory locks are per database, so
 /// one constant key serializes runs on one database without touching any other.
@@ -34,7 +46,7 @@ const LOCK_KEY: i64 = 0x5354_5241_5441_0001;
 /// A PostgreSQL database.
 pub(super) struct PostgresBackend {
     conn: PgConnection,
-    conninfo: String,
+    config: tokio_postgres::Config,
 }
 
 /// The advisory lock, held by a dedicated connection: if this process dies, the server
@@ -73,10 +85,7 @@ impl Backend for PostgresBackend {
             context: context.to_owned(),
             source: DriverError::from_diesel(error),
         };
-        let mut lock_conn = PgConnection::establish(&self.conninfo).map_err(|error| DbError::Query {
-            context: "cannot open the lock connection".into(),
-            source: DriverError::new(super::ErrorKind::ConnectionLost, None, &error.to_string(), error),
-        })?;
+        let mut lock_conn = open(&self.config).map_err(DbError::query("cannot open the lock connection"))?;
         // Shown in pg_stat_activity, so that a waiting run can say who holds the lock.
         diesel::sql_query("SELECT set_config('application_name', $1, false)")
             .bind::<Text, _>(Holder::this_process().to_string().chars().take(63).collect::<String>())
@@ -129,27 +138,48 @@ diesel_primitives!(
 
 pub(super) fn connect(url: &DatabaseUrl) -> Result<PostgresBackend, DbError> {
     let failure = |source: DriverError| DbError::Connect { url: url.to_string(), source };
-    let mut conn = PgConnection::establish(&conninfo(url)).map_err(|error| {
-        failure(DriverError::new(super::ErrorKind::ConnectionLost, None, &error.to_string(), error))
+    let config: tokio_postgres::Config = conninfo(url).parse().map_err(|error: tokio_postgres::Error| {
+        failure(DriverError::new(super::ErrorKind::Other, None, &error.to_string(), error))
     })?;
-    // NOTICEs would otherwise be printed by libpq straight to stderr.
+    let mut conn = open(&config).map_err(failure)?;
+    // The server's NOTICEs are of no use to the operator.
     conn.batch_execute("SET client_min_messages = warning")
         .map_err(|error| failure(DriverError::from_diesel(error)))?;
-    Ok(PostgresBackend { conn, conninfo: conninfo(url) })
+    Ok(PostgresBackend { conn, config })
+}
+
+/// Opens a session.
+fn open(config: &tokio_postgres::Config) -> Result<PgConnection, DriverError> {
+    let lost = |error: &dyn std::fmt::Display| error.to_string();
+    runtime::open(|| async move {
+        let (client, connection) = config.connect(tokio_postgres::NoTls).await.map_err(|error| {
+            DriverError::new(super::ErrorKind::ConnectionLost, None, &lost(&error), error)
+        })?;
+        AsyncPgConnection::try_from_client_and_connection(client, connection).await.map_err(|error| {
+            DriverError::new(super::ErrorKind::ConnectionLost, None, &lost(&error), error)
+        })
+    })
 }
 
 /// A libpq `key=value` connection string (values quoted, so any password works).
 fn conninfo(url: &DatabaseUrl) -> String {
     let Target::Server(server) = &url.target else { unreachable!("postgresql URLs always name a server") };
     let mut pairs: Vec<(&str, String)> = Vec::new();
-    if let Some(host) = &server.host {
-        pairs.push(("host", host.clone()));
+    // libpq's defaults, which tokio-postgres leaves to the caller: the environment, then
+    // the local socket and the operating system's user name.
+    let from_env = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+    let host = server.host.clone().or_else(|| from_env("PGHOST")).or_else(|| {
+        (!url.params.iter().any(|(key, _)| key == "host" || key == "hostaddr"))
+            .then(|| DEFAULT_SOCKET_DIRECTORY.to_owned())
+    });
+    if let Some(host) = host {
+        pairs.push(("host", host));
     }
     if let Some(port) = server.port {
         pairs.push(("port", port.to_string()));
     }
-    if let Some(user) = &server.user {
-        pairs.push(("user", user.clone()));
+    if let Some(user) = server.user.clone().or_else(|| from_env("PGUSER")).or_else(|| from_env("USER")) {
+        pairs.push(("user", user));
     }
     if let Some(password) = &server.password {
         pairs.push(("password", password.clone()));

@@ -7,7 +7,13 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
-use diesel::{Connection, MysqlConnection, PgConnection, RunQueryDsl, SqliteConnection};
+use diesel::{Connection, RunQueryDsl, SqliteConnection};
+use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+
+/// diesel connections over the pure-Rust drivers strata itself uses.
+pub type PgConnection = AsyncConnectionWrapper<diesel_async::AsyncPgConnection>;
+/// See [`PgConnection`].
+pub type MysqlConnection = AsyncConnectionWrapper<diesel_async::AsyncMysqlConnection>;
 
 use super::{run, strata, Run};
 
@@ -241,9 +247,9 @@ pub enum Conn {
     /// SQLite.
     Sqlite(SqliteConnection),
     /// PostgreSQL.
-    Pg(PgConnection),
+    Pg(Box<PgConnection>),
     /// MySQL/MariaDB.
-    My(MysqlConnection),
+    My(Box<MysqlConnection>),
 }
 
 #[derive(diesel::QueryableByName)]
@@ -268,8 +274,8 @@ impl Conn {
         let query = diesel::sql_query(sql);
         let result = match self {
             Conn::Sqlite(conn) => query.load::<Line>(conn),
-            Conn::Pg(conn) => query.load::<Line>(conn),
-            Conn::My(conn) => query.load::<Line>(conn),
+            Conn::Pg(conn) => query.load::<Line>(&mut **conn),
+            Conn::My(conn) => query.load::<Line>(&mut **conn),
         };
         result
             .unwrap_or_else(|error| panic!("test query failed: {error}\n{sql}"))
@@ -447,20 +453,20 @@ impl TestDb {
     /// The test's own connection (opened on first use; SQLite creates the file).
     pub fn conn(&mut self) -> &mut Conn {
         if self.conn.is_none() && self.backend == Backend::Galera {
-            self.conn = Some(Conn::My(galera_connection(0, &self.name)));
+            self.conn = Some(Conn::My(Box::new(galera_connection(0, &self.name))));
         }
         if self.conn.is_none() {
             let conn = match self.engine {
                 Engine::Sqlite => Conn::Sqlite(
                     SqliteConnection::establish(&self.sqlite_path().to_string_lossy()).expect("open sqlite"),
                 ),
-                Engine::Postgresql => Conn::Pg(
+                Engine::Postgresql => Conn::Pg(Box::new(
                     PgConnection::establish(&format!("postgresql://postgres@127.0.0.1:5432/{}", self.name))
                         .expect("connect"),
-                ),
-                Engine::Mysql => Conn::My(
+                )),
+                Engine::Mysql => Conn::My(Box::new(
                     MysqlConnection::establish(&format!("mysql://root@127.0.0.1:3306/{}", self.name)).expect("connect"),
-                ),
+                )),
             };
             self.conn = Some(conn);
         }
@@ -589,7 +595,7 @@ impl TestDb {
     pub fn node_conn(&mut self, node: usize) -> Conn {
         assert!(node < self.node_count(), "node {node} of {} on {}", self.node_count(), self.backend.name());
         if self.backend == Backend::Galera {
-            return Conn::My(galera_connection(node, &self.name));
+            return Conn::My(Box::new(galera_connection(node, &self.name)));
         }
         let own = self.conn.take();
         self.conn();
@@ -604,7 +610,7 @@ impl TestDb {
         if self.backend != Backend::Galera {
             return self.fingerprint();
         }
-        let own = self.conn.replace(Conn::My(galera_connection(node, &self.name)));
+        let own = self.conn.replace(Conn::My(Box::new(galera_connection(node, &self.name))));
         let facts = self.fingerprint();
         self.conn = own;
         facts
