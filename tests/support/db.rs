@@ -15,6 +15,14 @@ pub type PgConnection = AsyncConnectionWrapper<diesel_async::AsyncPgConnection>;
 /// See [`PgConnection`].
 pub type MysqlConnection = AsyncConnectionWrapper<diesel_async::AsyncMysqlConnection>;
 
+/// Connects over TCP as strata does: mysql_async would otherwise move a connection to
+/// 127.0.0.1 onto the server's socket, where the server knows the test as another account
+/// (root@localhost rather than root@127.0.0.1).
+pub fn mysql_connect(url: &str) -> diesel::ConnectionResult<MysqlConnection> {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    MysqlConnection::establish(&format!("{url}{separator}prefer_socket=false"))
+}
+
 use super::{run, strata, Run};
 
 const PG_ADMIN_URL: &str = "postgresql://postgres@127.0.0.1:5432/postgres";
@@ -53,7 +61,7 @@ impl Engine {
                 PG.get_or_init(|| PgConnection::establish(PG_ADMIN_URL).map(drop).map_err(|e| e.to_string()))
             }
             Engine::Mysql => {
-                MY.get_or_init(|| MysqlConnection::establish(MYSQL_ADMIN_URL).map(drop).map_err(|e| e.to_string()))
+                MY.get_or_init(|| mysql_connect(MYSQL_ADMIN_URL).map(drop).map_err(|e| e.to_string()))
             }
         }
     }
@@ -192,7 +200,7 @@ pub fn cluster_health() -> Vec<NodeHealth> {
         .into_iter()
         .map(|port| {
             let asked = within(Duration::from_secs(10), move || -> Result<String, String> {
-                let mut conn = MysqlConnection::establish(&format!("mysql://root@127.0.0.1:{port}/mysql"))
+                let mut conn = mysql_connect(&format!("mysql://root@127.0.0.1:{port}/mysql"))
                     .map_err(|error| error.to_string())?;
                 let status = |name: &str| {
                     format!("IFNULL((SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = '{name}'), '?')")
@@ -347,7 +355,7 @@ impl TestDb {
                 (format!("postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"), None)
             }
             Engine::Mysql => {
-                let mut admin = MysqlConnection::establish(MYSQL_ADMIN_URL).expect("mysql admin connection");
+                let mut admin = mysql_connect(MYSQL_ADMIN_URL).expect("mysql admin connection");
                 admin
                     .batch_execute(&format!("DROP DATABASE IF EXISTS `{name}`; CREATE DATABASE `{name}`"))
                     .expect("create test database");
@@ -391,7 +399,7 @@ impl TestDb {
                 admin.batch_execute(&format!("CREATE DATABASE \"{}\"", self.name)).expect("create");
             }
             Engine::Mysql => {
-                let mut admin = MysqlConnection::establish(MYSQL_ADMIN_URL).expect("mysql admin connection");
+                let mut admin = mysql_connect(MYSQL_ADMIN_URL).expect("mysql admin connection");
                 admin
                     .batch_execute(&format!("DROP DATABASE IF EXISTS `{0}`; CREATE DATABASE `{0}`", self.name))
                     .expect("recreate");
@@ -433,7 +441,7 @@ impl TestDb {
     fn destroy(mut self) {
         self.conn = None;
         if self.backend == Backend::Galera {
-            let mut admin = MysqlConnection::establish(&Backend::Galera.mysql_url(0, "mysql")).expect("galera admin");
+            let mut admin = mysql_connect(&Backend::Galera.mysql_url(0, "mysql")).expect("galera admin");
             admin.batch_execute(&format!("DROP DATABASE IF EXISTS `{}`", self.name)).expect("drop");
             return;
         }
@@ -444,7 +452,7 @@ impl TestDb {
                 admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name)).expect("drop");
             }
             Engine::Mysql => {
-                let mut admin = MysqlConnection::establish(MYSQL_ADMIN_URL).expect("mysql admin connection");
+                let mut admin = mysql_connect(MYSQL_ADMIN_URL).expect("mysql admin connection");
                 admin.batch_execute(&format!("DROP DATABASE IF EXISTS `{}`", self.name)).expect("drop");
             }
         }
@@ -465,7 +473,7 @@ impl TestDb {
                         .expect("connect"),
                 )),
                 Engine::Mysql => Conn::My(Box::new(
-                    MysqlConnection::establish(&format!("mysql://root@127.0.0.1:3306/{}", self.name)).expect("connect"),
+                    mysql_connect(&format!("mysql://root@127.0.0.1:3306/{}", self.name)).expect("connect"),
                 )),
             };
             self.conn = Some(conn);
@@ -760,7 +768,7 @@ pub fn fresh_fingerprint(backend: impl Into<Backend>) -> Vec<String> {
 /// committed before it, whichever node committed it.
 fn galera_connection(node: usize, database: &str) -> MysqlConnection {
     let url = Backend::Galera.mysql_url(node, database);
-    let mut conn = MysqlConnection::establish(&url).unwrap_or_else(|error| panic!("connect to {url}: {error}"));
+    let mut conn = mysql_connect(&url).unwrap_or_else(|error| panic!("connect to {url}: {error}"));
     conn.batch_execute("SET SESSION wsrep_sync_wait = 1").expect("causal reads");
     conn
 }
