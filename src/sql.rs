@@ -7,6 +7,8 @@
 //! the text of a statement is kept byte for byte, because SQLite stores the text of every
 //! `CREATE` statement in `sqlite_master` and keystone's schema is compared on that text.
 
+use std::sync::{Arc, OnceLock};
+
 use thiserror::Error;
 
 use crate::dialect::Dialect;
@@ -179,6 +181,30 @@ fn line_of(sql: &str, offset: usize) -> usize {
 mod tests {
     use super::*;
 
+    /// The embedded trees are split only when their SQL is needed, on the strength of this
+    /// test: every file of them splits, and splitting later gives what a directory tree gets.
+    #[test]
+    fn every_embedded_sql_file_splits() {
+        let trees = crate::tree::MigrationTrees::embedded().unwrap();
+        let legacy = trees.legacy.repositories.iter().flat_map(|repository| &repository.versions);
+        let all: Vec<&MigrationSql> =
+            trees.graph.in_order().map(|revision| &revision.sql).chain(legacy.map(|version| &version.sql)).collect();
+        assert!(all.len() > 10, "the embedded trees hold keystone's migrations: {}", all.len());
+        for sql in all {
+            assert_eq!(sql.check(), Ok(()));
+            let eager = sql.clone();
+            for dialect in Dialect::ALL {
+                assert_eq!(sql.statements(dialect), eager.statements(dialect));
+            }
+        }
+        let mut lazy = MigrationSql::default();
+        lazy.set_source(Dialect::Sqlite, "x/up.sql".into(), Arc::from("SELECT 1; SELECT 2;"));
+        assert_eq!(lazy.statements(Dialect::Sqlite), ["SELECT 1", "SELECT 2"]);
+        let mut bad = MigrationSql::default();
+        bad.set_source(Dialect::Mysql, "x/up.sql".into(), Arc::from("SELECT 'open;"));
+        assert!(matches!(bad.check(), Err((path, SplitError::Unterminated { .. })) if path == "x/up.sql"));
+    }
+
     #[test]
     fn keeps_statement_text_verbatim_and_drops_comments_between() {
         let sql = "-- leading comment\nCREATE TABLE t (\n\tid INTEGER NOT NULL, \n\tPRIMARY KEY (id)\n);\n\n/* block */ CREATE INDEX i ON t (id);\n-- trailing\n";
@@ -246,20 +272,62 @@ mod tests {
     }
 }
 
-/// SQL of one migration, already split into statements, for each backend.
+/// SQL of one migration for each backend, split into statements when first needed: a
+/// command that runs or shows no SQL (`db_sync --check`, `db_version`) never splits any.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MigrationSql {
-    statements: [Vec<String>; 3],
+    sources: [Option<SqlSource>; 3],
+    statements: [OnceLock<Vec<String>>; 3],
+}
+
+/// A SQL file, not yet split.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SqlSource {
+    /// The file, for messages.
+    path: String,
+    /// Its text.
+    text: Arc<str>,
 }
 
 impl MigrationSql {
     /// The statements to run on `dialect`, in order (empty for a no-op migration).
+    ///
+    /// # Panics
+    /// If the file does not split: trees read from a directory are checked with
+    /// [`MigrationSql::check`] when read, and the trees built into the binary by a unit test.
     pub fn statements(&self, dialect: Dialect) -> &[String] {
-        &self.statements[dialect as usize]
+        self.statements[dialect as usize].get_or_init(|| match &self.sources[dialect as usize] {
+            Some(source) => match split_statements(&source.text) {
+                Ok(statements) => statements.into_iter().map(str::to_owned).collect(),
+                Err(error) => panic!("{} was not checked before use: {error}", source.path),
+            },
+            None => Vec::new(),
+        })
     }
 
     /// Sets the statements of one dialect.
     pub fn set(&mut self, dialect: Dialect, statements: Vec<String>) {
-        self.statements[dialect as usize] = statements;
+        self.sources[dialect as usize] = None;
+        self.statements[dialect as usize] = OnceLock::from(statements);
+    }
+
+    /// Sets the file one dialect's statements come from; it is split when first needed.
+    pub fn set_source(&mut self, dialect: Dialect, path: String, text: Arc<str>) {
+        self.sources[dialect as usize] = Some(SqlSource { path, text });
+        self.statements[dialect as usize] = OnceLock::new();
+    }
+
+    /// Splits every file now (keeping the statements), or names the first that does not
+    /// split.
+    pub fn check(&self) -> Result<(), (String, SplitError)> {
+        for dialect in Dialect::ALL {
+            let (Some(source), None) = (&self.sources[dialect as usize], self.statements[dialect as usize].get())
+            else {
+                continue;
+            };
+            let statements = split_statements(&source.text).map_err(|error| (source.path.clone(), error))?;
+            let _ = self.statements[dialect as usize].set(statements.into_iter().map(str::to_owned).collect());
+        }
+        Ok(())
     }
 }

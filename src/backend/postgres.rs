@@ -152,12 +152,13 @@ pub(super) fn connect(url: &DatabaseUrl) -> Result<PostgresBackend, DbError> {
 fn open(config: &tokio_postgres::Config) -> Result<PgConnection, DriverError> {
     let lost = |error: &dyn std::fmt::Display| error.to_string();
     runtime::open(|| async move {
-        let (client, connection) = config.connect(tokio_postgres::NoTls).await.map_err(|error| {
-            DriverError::new(super::ErrorKind::ConnectionLost, None, &lost(&error), error)
-        })?;
-        AsyncPgConnection::try_from_client_and_connection(client, connection).await.map_err(|error| {
-            DriverError::new(super::ErrorKind::ConnectionLost, None, &lost(&error), error)
-        })
+        let (client, connection) = config
+            .connect(tokio_postgres::NoTls)
+            .await
+            .map_err(|error| DriverError::new(super::ErrorKind::ConnectionLost, None, &lost(&error), error))?;
+        AsyncPgConnection::try_from_client_and_connection(client, connection)
+            .await
+            .map_err(|error| DriverError::new(super::ErrorKind::ConnectionLost, None, &lost(&error), error))
     })
 }
 

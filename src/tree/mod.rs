@@ -9,15 +9,17 @@ pub mod alembic;
 mod embedded;
 pub mod legacy;
 
+use std::cell::Cell;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use thiserror::Error;
 
 use crate::dialect::Dialect;
 use crate::graph::{GraphError, RevisionGraph};
-use crate::sql::{split_statements, MigrationSql, SplitError};
+use crate::sql::{MigrationSql, SplitError};
 
 pub use legacy::{LegacyRepository, LegacyTree, LegacyVersion};
 
@@ -98,19 +100,27 @@ trait FromSqlFiles: Sized {
 }
 
 impl FromSqlFiles for MigrationSql {
-    /// Builds the per-backend SQL of the migration folder `dir` from its `up*.sql` files.
+    /// Builds the per-backend SQL of the migration folder `dir` from its `up*.sql` files,
+    /// split now unless the tree is the embedded one (see [`SPLIT_LATER`]).
     fn from_files(dir: &str, files: &[&TreeFile]) -> Result<MigrationSql, TreeError> {
         let mut sql = MigrationSql::default();
+        let mut shared: Option<Arc<str>> = None;
         for dialect in Dialect::ALL {
             let specific = format!("up.{}.sql", dialect.name());
-            let file = files
-                .iter()
-                .find(|file| file_name(&file.path) == specific)
-                .or_else(|| files.iter().find(|file| file_name(&file.path) == "up.sql"))
-                .ok_or_else(|| TreeError::MissingSql { path: dir.to_owned(), dialect })?;
-            let statements = split_statements(&file.contents)
-                .map_err(|source| TreeError::BadSql { path: format!("{dir}/{}", file_name(&file.path)), source })?;
-            sql.set(dialect, statements.into_iter().map(str::to_owned).collect());
+            let (file, text) = match files.iter().find(|file| file_name(&file.path) == specific) {
+                Some(file) => (file, Arc::from(file.contents.as_str())),
+                None => {
+                    let file = files
+                        .iter()
+                        .find(|file| file_name(&file.path) == "up.sql")
+                        .ok_or_else(|| TreeError::MissingSql { path: dir.to_owned(), dialect })?;
+                    (file, Arc::clone(shared.get_or_insert_with(|| Arc::from(file.contents.as_str()))))
+                }
+            };
+            sql.set_source(dialect, format!("{dir}/{}", file_name(&file.path)), text);
+        }
+        if !SPLIT_LATER.get() {
+            sql.check().map_err(|(path, source)| TreeError::BadSql { path, source })?;
         }
         Ok(sql)
     }
@@ -119,6 +129,13 @@ impl FromSqlFiles for MigrationSql {
     fn is_sql_file_name(name: &str) -> bool {
         name == "up.sql" || Dialect::ALL.iter().any(|dialect| name == format!("up.{dialect}.sql"))
     }
+}
+
+thread_local! {
+    /// Set while the embedded trees are read: their SQL is split when first needed, since a
+    /// unit test splits all of it, so that commands that run no SQL split none. Any other
+    /// tree's SQL is split as it is read, so a bad file fails every command.
+    static SPLIT_LATER: Cell<bool> = const { Cell::new(false) };
 }
 
 /// The last component of a `/`-separated path.
@@ -143,12 +160,15 @@ pub struct MigrationTrees {
 impl MigrationTrees {
     /// Keystone's trees as embedded in this binary.
     pub fn embedded() -> Result<MigrationTrees, TreeError> {
-        MigrationTrees::from_files(
+        SPLIT_LATER.set(true);
+        let trees = MigrationTrees::from_files(
             "legacy_migrations",
             &embedded::legacy_files(),
             "alembic_versions",
             &embedded::alembic_files(),
-        )
+        );
+        SPLIT_LATER.set(false);
+        trees
     }
 
     /// Another service's trees, read from two directories. `legacy` may be `None` for a

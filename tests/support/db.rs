@@ -60,9 +60,7 @@ impl Engine {
             Engine::Postgresql => {
                 PG.get_or_init(|| PgConnection::establish(PG_ADMIN_URL).map(drop).map_err(|e| e.to_string()))
             }
-            Engine::Mysql => {
-                MY.get_or_init(|| mysql_connect(MYSQL_ADMIN_URL).map(drop).map_err(|e| e.to_string()))
-            }
+            Engine::Mysql => MY.get_or_init(|| mysql_connect(MYSQL_ADMIN_URL).map(drop).map_err(|e| e.to_string())),
         }
     }
 }
