@@ -18,6 +18,7 @@ mod postgres;
 mod runtime;
 mod script;
 mod sqlite;
+mod tls;
 
 use crate::dialect::Dialect;
 use crate::lock::LockOptions;

@@ -54,7 +54,7 @@ const PROGRESS_TABLE: &str = "strata_db_sync_progress";
 type MysqlConnection = Wrapped<AsyncMysqlConnection>;
 
 /// URL parameters strata's MySQL connections use; others are ignored with a debug log.
-const PASSED_THROUGH: [&str; 2] = ["unix_socket", "charset"];
+const PASSED_THROUGH: [&str; 6] = ["unix_socket", "charset", "ssl_mode", "ssl_ca", "ssl_cert", "ssl_key"];
 
 /// Where libmysqlclient looks for the server's socket when the host is `localhost` (Debian's
 /// default; `MYSQL_UNIX_PORT` overrides it, as for libmysqlclient).
@@ -786,8 +786,8 @@ pub(super) fn connect(url: &DatabaseUrl) -> Result<MysqlBackend, DbError> {
         }
         other => other.map(str::to_owned),
     };
-    let opts = client_options(url);
     let failure = |source| DbError::Connect { url: url.to_string(), source };
+    let opts = client_options(url).map_err(|message| failure(DriverError::unexpected(message)))?;
     let mut conn = open_session(&opts, charset.as_deref()).map_err(failure)?;
     let work_connection_id = identity(&mut conn).map_err(failure)?.connection_id;
     Ok(MysqlBackend {
@@ -803,7 +803,7 @@ pub(super) fn connect(url: &DatabaseUrl) -> Result<MysqlBackend, DbError> {
 /// The client's options, as libmysqlclient would take the URL: `localhost` (or no host)
 /// means the server's local socket, other hosts TCP; affected-row counts are rows matched,
 /// as diesel expects; the server's socket is never substituted for a TCP address.
-fn client_options(url: &DatabaseUrl) -> mysql_async::Opts {
+fn client_options(url: &DatabaseUrl) -> Result<mysql_async::Opts, String> {
     let Target::Server(server) = &url.target else { unreachable!("mysql URLs always name a server") };
     for (key, _) in &url.params {
         if !PASSED_THROUGH.contains(&key.as_str()) {
@@ -814,7 +814,7 @@ fn client_options(url: &DatabaseUrl) -> mysql_async::Opts {
     let socket = url.param("unix_socket").map(str::to_owned).or_else(|| {
         (host == "localhost").then(|| std::env::var("MYSQL_UNIX_PORT").unwrap_or_else(|_| DEFAULT_SOCKET.to_owned()))
     });
-    mysql_async::OptsBuilder::default()
+    Ok(mysql_async::OptsBuilder::default()
         .ip_or_hostname(host)
         .tcp_port(server.port.unwrap_or(3306))
         .socket(socket)
@@ -824,5 +824,49 @@ fn client_options(url: &DatabaseUrl) -> mysql_async::Opts {
         .db_name(Some(server.database.clone()))
         .client_found_rows(true)
         .stmt_cache_size(0)
-        .into()
+        .ssl_opts(ssl_options(url)?)
+        .into())
+}
+
+/// TLS as MySQL's `ssl_mode`, `ssl_ca`, `ssl_cert` and `ssl_key` ask for it (rustls):
+/// `DISABLED` and `PREFERRED` (the default without `ssl_ca`) connect without TLS;
+/// `REQUIRED` encrypts without checking the certificate unless `ssl_ca` is given;
+/// `VERIFY_CA` (the default with `ssl_ca`) checks the chain, `VERIFY_IDENTITY` the host name
+/// too (against `ssl_ca`, or the built-in web roots without it).
+fn ssl_options(url: &DatabaseUrl) -> Result<Option<mysql_async::SslOpts>, String> {
+    let ca = url.param("ssl_ca").map(std::path::PathBuf::from);
+    let mode = match url.param("ssl_mode") {
+        Some(mode) => mode.to_ascii_uppercase(),
+        None if ca.is_some() => "VERIFY_CA".to_owned(),
+        None if url.param("ssl_cert").is_some() => "REQUIRED".to_owned(),
+        None => "PREFERRED".to_owned(),
+    };
+    let (check_chain, check_name) = match mode.as_str() {
+        "DISABLED" | "PREFERRED" => return Ok(None),
+        "REQUIRED" => (ca.is_some(), false),
+        "VERIFY_CA" => (true, false),
+        "VERIFY_IDENTITY" => (true, true),
+        other => {
+            return Err(format!(
+                "ssl_mode '{other}' is not one of DISABLED, PREFERRED, REQUIRED, VERIFY_CA, VERIFY_IDENTITY"
+            ))
+        }
+    };
+    let identity = match (url.param("ssl_cert"), url.param("ssl_key")) {
+        (Some(cert), Some(key)) => Some(mysql_async::ClientIdentity::new(
+            std::path::PathBuf::from(cert).into(),
+            std::path::PathBuf::from(key).into(),
+        )),
+        (None, None) => None,
+        _ => return Err("ssl_cert and ssl_key go together: give both or neither".to_owned()),
+    };
+    let has_ca = ca.is_some();
+    Ok(Some(
+        mysql_async::SslOpts::default()
+            .with_root_certs(ca.into_iter().map(Into::into).collect())
+            .with_disable_built_in_roots(has_ca)
+            .with_client_identity(identity)
+            .with_danger_accept_invalid_certs(!check_chain)
+            .with_danger_skip_domain_validation(!check_name),
+    ))
 }

@@ -6,6 +6,7 @@ use diesel::RunQueryDsl;
 use diesel_async::AsyncPgConnection;
 
 use super::runtime::{self, Wrapped};
+use super::tls::{self, SslMode, TlsFiles};
 use super::{
     apply_in_transaction, diesel_primitives, read_versions, wait_for_lock, Attempt, Backend, DbError, DriverError,
     HeldLock, LockGuard, Unit, TRANSACTION,
@@ -21,10 +22,9 @@ type PgConnection = Wrapped<AsyncPgConnection>;
 /// libpq connection parameters that may be given as URL query parameters and that
 /// tokio-postgres understands as libpq does; others are ignored (with a debug log), as
 /// SQLAlchemy drivers ignore what they do not know.
-const PASSED_THROUGH: [&str; 12] = [
+const PASSED_THROUGH: [&str; 11] = [
     "host",
     "hostaddr",
-    "sslmode",
     "connect_timeout",
     "application_name",
     "options",
@@ -36,6 +36,9 @@ const PASSED_THROUGH: [&str; 12] = [
     "tcp_user_timeout",
 ];
 
+/// The TLS parameters, handled by strata itself (see `tls.rs`).
+const TLS_PARAMS: [&str; 4] = ["sslmode", "sslrootcert", "sslcert", "sslkey"];
+
 /// Where libpq looks for the server's socket when the URL names no host (Debian's default).
 const DEFAULT_SOCKET_DIRECTORY: &str = "/var/run/postgresql";
 
@@ -46,7 +49,14 @@ const LOCK_KEY: i64 = 0x5354_5241_5441_0001;
 /// A PostgreSQL database.
 pub(super) struct PostgresBackend {
     conn: PgConnection,
+    session: Session,
+}
+
+/// How to open a session: libpq's parameters as tokio-postgres takes them, and TLS.
+#[derive(Clone)]
+struct Session {
     config: tokio_postgres::Config,
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
 }
 
 /// The advisory lock, held by a dedicated connection: if this process dies, the server
@@ -85,7 +95,7 @@ impl Backend for PostgresBackend {
             context: context.to_owned(),
             source: DriverError::from_diesel(error),
         };
-        let mut lock_conn = open(&self.config).map_err(DbError::query("cannot open the lock connection"))?;
+        let mut lock_conn = open(&self.session).map_err(DbError::query("cannot open the lock connection"))?;
         // Shown in pg_stat_activity, so that a waiting run can say who holds the lock.
         diesel::sql_query("SELECT set_config('application_name', $1, false)")
             .bind::<Text, _>(Holder::this_process().to_string().chars().take(63).collect::<String>())
@@ -138,27 +148,67 @@ diesel_primitives!(
 
 pub(super) fn connect(url: &DatabaseUrl) -> Result<PostgresBackend, DbError> {
     let failure = |source: DriverError| DbError::Connect { url: url.to_string(), source };
-    let config: tokio_postgres::Config = conninfo(url).parse().map_err(|error: tokio_postgres::Error| {
-        failure(DriverError::new(super::ErrorKind::Other, None, &error.to_string(), error))
-    })?;
-    let mut conn = open(&config).map_err(failure)?;
+    let session = session(url).map_err(failure)?;
+    let mut conn = open(&session).map_err(failure)?;
     // The server's NOTICEs are of no use to the operator.
     conn.batch_execute("SET client_min_messages = warning")
         .map_err(|error| failure(DriverError::from_diesel(error)))?;
-    Ok(PostgresBackend { conn, config })
+    Ok(PostgresBackend { conn, session })
+}
+
+/// The session a URL describes: its libpq parameters and TLS settings.
+fn session(url: &DatabaseUrl) -> Result<Session, DriverError> {
+    let bad = |message: String| DriverError::new(super::ErrorKind::Other, None, &message, message.clone());
+    let mut config: tokio_postgres::Config =
+        conninfo(url).parse().map_err(|error: tokio_postgres::Error| bad(error.to_string()))?;
+    let from_env = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+    let mode_name = url.param("sslmode").map(str::to_owned).or_else(|| from_env("PGSSLMODE"));
+    let mode = match mode_name.as_deref() {
+        None => SslMode::Prefer,
+        Some(name) => SslMode::parse(name).ok_or_else(|| {
+            bad(format!("sslmode '{name}' is not one of disable, allow, prefer, require, verify-ca, verify-full"))
+        })?,
+    };
+    let file = |key: &str| url.param(key).map(std::path::PathBuf::from);
+    let files = TlsFiles { root_cert: file("sslrootcert"), client_cert: file("sslcert"), client_key: file("sslkey") };
+    let tls = tls::client_config(mode, &files).map_err(bad)?;
+    config.ssl_mode(match mode {
+        SslMode::Disable => tokio_postgres::config::SslMode::Disable,
+        SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
+        SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => tokio_postgres::config::SslMode::Require,
+    });
+    Ok(Session { config, tls: tls.map(tokio_postgres_rustls::MakeRustlsConnect::new) })
 }
 
 /// Opens a session.
-fn open(config: &tokio_postgres::Config) -> Result<PgConnection, DriverError> {
-    let lost = |error: &dyn std::fmt::Display| error.to_string();
+fn open(session: &Session) -> Result<PgConnection, DriverError> {
+    // tokio-postgres keeps the cause (refused, TLS certificate, ...) in the source chain.
+    let failed = |error: tokio_postgres::Error| {
+        let mut message = error.to_string();
+        let mut source = std::error::Error::source(&error);
+        while let Some(cause) = source {
+            let cause_text = cause.to_string();
+            if !message.contains(&cause_text) {
+                message = format!("{message}: {cause_text}");
+            }
+            source = cause.source();
+        }
+        DriverError::new(super::ErrorKind::ConnectionLost, None, &message, error)
+    };
+    let wrap_failed = |error: diesel::ConnectionError| {
+        DriverError::new(super::ErrorKind::ConnectionLost, None, &error.to_string(), error)
+    };
     runtime::open(|| async move {
-        let (client, connection) = config
-            .connect(tokio_postgres::NoTls)
-            .await
-            .map_err(|error| DriverError::new(super::ErrorKind::ConnectionLost, None, &lost(&error), error))?;
-        AsyncPgConnection::try_from_client_and_connection(client, connection)
-            .await
-            .map_err(|error| DriverError::new(super::ErrorKind::ConnectionLost, None, &lost(&error), error))
+        match &session.tls {
+            Some(tls) => {
+                let (client, connection) = session.config.connect(tls.clone()).await.map_err(failed)?;
+                AsyncPgConnection::try_from_client_and_connection(client, connection).await.map_err(wrap_failed)
+            }
+            None => {
+                let (client, connection) = session.config.connect(tokio_postgres::NoTls).await.map_err(failed)?;
+                AsyncPgConnection::try_from_client_and_connection(client, connection).await.map_err(wrap_failed)
+            }
+        }
     })
 }
 
@@ -189,6 +239,7 @@ fn conninfo(url: &DatabaseUrl) -> String {
     for (key, value) in &url.params {
         match PASSED_THROUGH.iter().find(|known| *known == key) {
             Some(known) => pairs.push((known, value.clone())),
+            None if TLS_PARAMS.contains(&key.as_str()) => {}
             None => {
                 log::debug!("ignoring URL parameter '{key}' (not used by PostgreSQL connections)")
             }
