@@ -103,6 +103,7 @@ fn hostname() -> String {
 }
 
 /// The pause between two attempts to take a busy lock.
+#[cfg(any(feature = "postgresql", feature = "mysql"))]
 pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(200);
 
 #[cfg(test)]

@@ -13,11 +13,15 @@
 //! running it. Adding an engine is one file here plus a [`Dialect`] variant.
 
 mod error;
+#[cfg(feature = "mysql")]
 mod mysql;
+#[cfg(feature = "postgresql")]
 mod postgres;
+#[cfg(any(feature = "postgresql", feature = "mysql"))]
 mod runtime;
 mod script;
 mod sqlite;
+#[cfg(feature = "postgresql")]
 mod tls;
 
 use crate::dialect::Dialect;
@@ -166,8 +170,18 @@ pub trait Backend {
 pub fn connect(url: &DatabaseUrl, access: Access) -> Result<Option<Box<dyn Backend>>, DbError> {
     match url.dialect {
         Dialect::Sqlite => sqlite::connect(url, access),
+        #[cfg(feature = "postgresql")]
         Dialect::Postgresql => postgres::connect(url).map(|backend| Some(Box::new(backend) as Box<dyn Backend>)),
+        #[cfg(feature = "mysql")]
         Dialect::Mysql => mysql::connect(url).map(|backend| Some(Box::new(backend) as Box<dyn Backend>)),
+        #[allow(unreachable_patterns)]
+        other => Err(DbError::Connect {
+            url: url.to_string(),
+            source: DriverError::unexpected(format!(
+                "this strata-manage was built without {other} support: build it with the cargo feature `{}`",
+                other.name()
+            )),
+        }),
     }
 }
 
@@ -299,6 +313,7 @@ pub(crate) fn apply_in_transaction(
 }
 
 /// The outcome of one try at the `db_sync` lock.
+#[cfg(any(feature = "postgresql", feature = "mysql"))]
 pub(crate) enum Attempt {
     /// This run holds the lock now.
     Acquired,
@@ -308,6 +323,7 @@ pub(crate) enum Attempt {
 
 /// Tries for the lock until it is acquired or `options.timeout` has passed, saying once who
 /// holds it. Every backend that polls shares this loop.
+#[cfg(any(feature = "postgresql", feature = "mysql"))]
 pub(crate) fn wait_for_lock(
     options: &LockOptions,
     mut attempt: impl FnMut() -> Result<Attempt, DbError>,

@@ -36,9 +36,10 @@ use diesel_async::AsyncMysqlConnection;
 use sha2::{Digest, Sha256};
 
 use super::runtime::{self, Wrapped};
+use super::script::create_version_table;
 use super::{
     diesel_primitives, read_versions, record_version, wait_for_lock, Attempt, Backend, DbError, DriverError, ErrorKind,
-    HeldLock, LockGuard, Primitives, StatementFailure, Unit, CREATE_ALEMBIC_VERSION,
+    HeldLock, LockGuard, Primitives, StatementFailure, Unit,
 };
 use crate::dialect::Dialect;
 use crate::lock::{Holder, LockOptions};
@@ -327,28 +328,6 @@ impl MysqlBackend {
         }
         self.finish(unit)
     }
-}
-
-/// `alembic_version`'s creation, idempotent so that a unit interrupted right after it can
-/// run again.
-fn create_version_table() -> String {
-    CREATE_ALEMBIC_VERSION.replacen("CREATE TABLE", "CREATE TABLE IF NOT EXISTS", 1)
-}
-
-/// Writes what [`MysqlBackend::apply`] runs for a unit, without strata's own bookkeeping (the
-/// lock, the progress records): `alembic_version` if needed, the statements one by one (each
-/// DDL statement commits on its own), then the version-row change in one transaction.
-pub(super) fn write_unit(conn: &mut dyn Primitives, unit: &Unit<'_>) -> Result<(), DbError> {
-    if unit.create_version_table {
-        conn.execute(&create_version_table()).map_err(DbError::query("cannot create alembic_version"))?;
-    }
-    for statement in unit.statements {
-        conn.execute(statement).map_err(DbError::query("cannot write a statement"))?;
-    }
-    // As in `finish`, less the removal of the progress record.
-    conn.execute("BEGIN").map_err(DbError::query("cannot begin a transaction"))?;
-    record_version(conn, &unit.version)?;
-    conn.execute("COMMIT").map_err(DbError::query("cannot commit the version row"))
 }
 
 /// How a waiter describes a lock that is being created, taken or released right now.

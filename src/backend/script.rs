@@ -3,7 +3,7 @@
 //! It applies a unit through the very code the engine's own backend uses, with a connection
 //! that appends each statement to a script: PostgreSQL and SQLite through
 //! [`apply_in_transaction`] (`BEGIN`, `alembic_version` if needed, the statements, the
-//! version-row change, `COMMIT`), MySQL through [`mysql::write_unit`] (no transaction around
+//! version-row change, `COMMIT`), MySQL through [`write_unit`] (no transaction around
 //! DDL, which MySQL commits implicitly). What the script lacks compared with `db_sync`:
 //!
 //! - the lock: whoever runs the script must make sure no `db_sync` runs at the same time;
@@ -20,8 +20,8 @@
 //! them at their first `;`), so a script never needs the client's `DELIMITER`.
 
 use super::{
-    apply_in_transaction, mysql, sqlite, Backend, DbError, DriverError, HeldLock, LockGuard, Primitives, Unit,
-    TRANSACTION,
+    apply_in_transaction, record_version, sqlite, Backend, DbError, DriverError, HeldLock, LockGuard, Primitives, Unit,
+    CREATE_ALEMBIC_VERSION, TRANSACTION,
 };
 use crate::dialect::Dialect;
 use crate::lock::LockOptions;
@@ -175,9 +175,31 @@ impl Backend for ScriptWriter {
         self.comment(&unit.title);
         match self.dialect {
             Dialect::Postgresql | Dialect::Sqlite => apply_in_transaction(self, &TRANSACTION, unit)?,
-            Dialect::Mysql => mysql::write_unit(self, unit)?,
+            Dialect::Mysql => write_unit(self, unit)?,
         }
         self.blank_line();
         Ok(())
     }
+}
+
+/// `alembic_version`'s creation, idempotent so that a unit interrupted right after it can
+/// run again.
+pub(super) fn create_version_table() -> String {
+    CREATE_ALEMBIC_VERSION.replacen("CREATE TABLE", "CREATE TABLE IF NOT EXISTS", 1)
+}
+
+/// Writes what the MySQL backend's `apply` runs for a unit, without strata's own bookkeeping (the
+/// lock, the progress records): `alembic_version` if needed, the statements one by one (each
+/// DDL statement commits on its own), then the version-row change in one transaction.
+pub(super) fn write_unit(conn: &mut dyn Primitives, unit: &Unit<'_>) -> Result<(), DbError> {
+    if unit.create_version_table {
+        conn.execute(&create_version_table()).map_err(DbError::query("cannot create alembic_version"))?;
+    }
+    for statement in unit.statements {
+        conn.execute(statement).map_err(DbError::query("cannot write a statement"))?;
+    }
+    // As in `finish`, less the removal of the progress record.
+    conn.execute("BEGIN").map_err(DbError::query("cannot begin a transaction"))?;
+    record_version(conn, &unit.version)?;
+    conn.execute("COMMIT").map_err(DbError::query("cannot commit the version row"))
 }
