@@ -21,6 +21,8 @@ mod postgres;
 mod runtime;
 mod script;
 mod sqlite;
+#[cfg(test)]
+mod tests;
 #[cfg(feature = "postgresql")]
 mod tls;
 

@@ -782,7 +782,7 @@ pub(super) fn connect(url: &DatabaseUrl) -> Result<MysqlBackend, DbError> {
 /// The client's options, as libmysqlclient would take the URL: `localhost` (or no host)
 /// means the server's local socket, other hosts TCP; affected-row counts are rows matched,
 /// as diesel expects; the server's socket is never substituted for a TCP address.
-fn client_options(url: &DatabaseUrl) -> Result<mysql_async::Opts, String> {
+pub(super) fn client_options(url: &DatabaseUrl) -> Result<mysql_async::Opts, String> {
     let Target::Server(server) = &url.target else { unreachable!("mysql URLs always name a server") };
     for (key, _) in &url.params {
         if !PASSED_THROUGH.contains(&key.as_str()) {
@@ -812,12 +812,12 @@ fn client_options(url: &DatabaseUrl) -> Result<mysql_async::Opts, String> {
 /// `REQUIRED` encrypts without checking the certificate unless `ssl_ca` is given;
 /// `VERIFY_CA` (the default with `ssl_ca`) checks the chain, `VERIFY_IDENTITY` the host name
 /// too (against `ssl_ca`, or the built-in web roots without it).
-fn ssl_options(url: &DatabaseUrl) -> Result<Option<mysql_async::SslOpts>, String> {
+pub(super) fn ssl_options(url: &DatabaseUrl) -> Result<Option<mysql_async::SslOpts>, String> {
     let ca = url.param("ssl_ca").map(std::path::PathBuf::from);
     let mode = match url.param("ssl_mode") {
         Some(mode) => mode.to_ascii_uppercase(),
         None if ca.is_some() => "VERIFY_CA".to_owned(),
-        None if url.param("ssl_cert").is_some() => "REQUIRED".to_owned(),
+        None if url.param("ssl_cert").is_some() || url.param("ssl_key").is_some() => "REQUIRED".to_owned(),
         None => "PREFERRED".to_owned(),
     };
     let (check_chain, check_name) = match mode.as_str() {

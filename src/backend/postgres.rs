@@ -54,9 +54,9 @@ pub(super) struct PostgresBackend {
 
 /// How to open a session: libpq's parameters as tokio-postgres takes them, and TLS.
 #[derive(Clone)]
-struct Session {
-    config: tokio_postgres::Config,
-    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
+pub(super) struct Session {
+    pub(super) config: tokio_postgres::Config,
+    pub(super) tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
 }
 
 /// The advisory lock, held by a dedicated connection: if this process dies, the server
@@ -157,7 +157,7 @@ pub(super) fn connect(url: &DatabaseUrl) -> Result<PostgresBackend, DbError> {
 }
 
 /// The session a URL describes: its libpq parameters and TLS settings.
-fn session(url: &DatabaseUrl) -> Result<Session, DriverError> {
+pub(super) fn session(url: &DatabaseUrl) -> Result<Session, DriverError> {
     let bad = |message: String| DriverError::new(super::ErrorKind::Other, None, &message, message.clone());
     let mut config: tokio_postgres::Config =
         conninfo(url).parse().map_err(|error: tokio_postgres::Error| bad(error.to_string()))?;
@@ -213,7 +213,7 @@ fn open(session: &Session) -> Result<PgConnection, DriverError> {
 }
 
 /// A libpq `key=value` connection string (values quoted, so any password works).
-fn conninfo(url: &DatabaseUrl) -> String {
+pub(super) fn conninfo(url: &DatabaseUrl) -> String {
     let Target::Server(server) = &url.target else { unreachable!("postgresql URLs always name a server") };
     let mut pairs: Vec<(&str, String)> = Vec::new();
     // libpq's defaults, which tokio-postgres leaves to the caller: the environment, then
