@@ -1,8 +1,10 @@
 //! How URLs become driver options: the parameters passed to the drivers, TLS modes, and
 //! the refusals of what cannot be honoured.
 
+#[cfg(any(feature = "postgresql", feature = "mysql"))]
 use crate::url::DatabaseUrl;
 
+#[cfg(any(feature = "postgresql", feature = "mysql"))]
 fn url(raw: &str) -> DatabaseUrl {
     DatabaseUrl::parse(raw).unwrap()
 }
