@@ -198,7 +198,8 @@ struct LockRow {
 impl LockRow {
     /// The holder and the server (on Galera: the node) it is connected to.
     fn describe(&self) -> String {
-        format!("{} (connected to {} as {})", self.holder, self.owner.server, self.owner.db_user)
+        let holder = crate::lock::describe_holder(&self.holder, std::time::SystemTime::now());
+        format!("{holder} (connected to {} as {})", self.owner.server, self.owner.db_user)
     }
 }
 
@@ -451,7 +452,10 @@ impl MysqlBackend {
         } else {
             format!("its heartbeat and its progress stopped for {} s", options.stale_after.as_secs())
         };
-        log::warn!("Took over the db_sync lock from {} ({reason})", row.holder);
+        log::warn!(
+            "Took over the db_sync lock from {} ({reason})",
+            crate::lock::describe_holder(&row.holder, std::time::SystemTime::now())
+        );
         Ok(Attempt::Acquired)
     }
 
@@ -502,7 +506,7 @@ impl MysqlBackend {
                 log::warn!(
                     "Resuming {}, interrupted by {}: statements 1 to {applied} of {} are applied already",
                     unit.title,
-                    row.holder,
+                    crate::lock::describe_holder(&row.holder, std::time::SystemTime::now()),
                     hashes.len()
                 );
                 (applied, row.failed == 0)

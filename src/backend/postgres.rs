@@ -15,9 +15,10 @@ use crate::url::{DatabaseUrl, Target};
 
 /// libpq connection parameters that may be given as URL query parameters; others are
 /// ignored (with a debug log), as SQLAlchemy drivers ignore what they do not know.
-const PASSED_THROUGH: [&str; 9] = [
+const PASSED_THROUGH: [&str; 10] = [
     "host",
     "sslmode",
+    "sslpassword",
     "sslrootcert",
     "sslcert",
     "sslkey",
@@ -77,9 +78,11 @@ impl Backend for PostgresBackend {
             context: "cannot open the lock connection".into(),
             source: DriverError::new(super::ErrorKind::ConnectionLost, None, &error.to_string(), error),
         })?;
-        // Shown in pg_stat_activity, so that a waiting run can say who holds the lock.
+        // Shown in pg_stat_activity, so that a waiting run can say who holds the lock. The server
+        // keeps 63 bytes of it and records the session's start itself (`backend_start`), so the
+        // name goes without the start time.
         diesel::sql_query("SELECT set_config('application_name', $1, false)")
-            .bind::<Text, _>(Holder::this_process().to_string().chars().take(63).collect::<String>())
+            .bind::<Text, _>(truncate_to_bytes(&Holder::this_process_name(), 63))
             .execute(&mut lock_conn)
             .map_err(|error| failure("cannot take the db_sync lock", error))?;
         wait_for_lock(options, || {
@@ -104,16 +107,42 @@ fn classify(_conn: &mut PgConnection, error: diesel::result::Error) -> DriverErr
     DriverError::from_diesel(error)
 }
 
-/// Describes the session holding the advisory lock, from pg_locks and pg_stat_activity.
+/// `text` cut to at most `max` bytes, at a character boundary.
+fn truncate_to_bytes(text: &str, max: usize) -> String {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}
+
+/// The session holding the advisory lock, from pg_locks and pg_stat_activity.
+#[derive(diesel::QueryableByName)]
+struct LockHolderRow {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    pid: i32,
+    #[diesel(sql_type = Text)]
+    name: String,
+    #[diesel(sql_type = Text)]
+    client: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    started: i64,
+}
+
+/// Describes the session holding the advisory lock as strata describes its own holders: name,
+/// local start time and age, then the PostgreSQL session.
 fn lock_holder(conn: &mut PgConnection) -> diesel::QueryResult<String> {
     let sql = format!(
-        "SELECT CAST(a.pid AS text) || ' (' || coalesce(nullif(a.application_name, ''), 'unnamed') || ', from ' \
-         || coalesce(host(a.client_addr), 'local socket') || ', connected since ' || CAST(date_trunc('second', a.backend_start) AS text) || ')' AS value \
+        "SELECT a.pid AS pid, coalesce(nullif(a.application_name, ''), 'an unnamed session') AS name, \
+         coalesce(host(a.client_addr), 'local socket') AS client, \
+         CAST(extract(epoch FROM a.backend_start) AS bigint) AS started \
          FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
          WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
          AND l.objsubid = 1 AND ((CAST(l.classid AS bigint) << 32) | CAST(l.objid AS bigint)) = {LOCK_KEY}"
     );
-    single_text(conn, &sql).map(|pid| format!("PostgreSQL session {pid}"))
+    let row = diesel::sql_query(sql).get_result::<LockHolderRow>(conn)?;
+    let holder = Holder::started_at(&row.name, row.started).describe(std::time::SystemTime::now());
+    Ok(format!("{holder} (PostgreSQL session {}, from {})", row.pid, row.client))
 }
 
 fn single_text(conn: &mut PgConnection, sql: &str) -> diesel::QueryResult<String> {
@@ -172,4 +201,28 @@ fn conninfo(url: &DatabaseUrl) -> String {
         .map(|(key, value)| format!("{key}='{}'", value.replace('\\', "\\\\").replace('\'', "\\'")))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn libpq_gets_the_ssl_key_password_and_drops_what_it_does_not_know() {
+        let url = DatabaseUrl::parse(
+            "postgresql://ks:pw@db.example.org/keystone?sslmode=verify-full&sslkey=/etc/k.key&sslpassword=k3y&charset=utf8",
+        )
+        .unwrap();
+        let info = conninfo(&url);
+        for expected in ["sslmode='verify-full'", "sslkey='/etc/k.key'", "sslpassword='k3y'", "dbname='keystone'"] {
+            assert!(info.contains(expected), "{expected} missing from {info}");
+        }
+        assert!(!info.contains("charset"), "{info}");
+    }
+
+    #[test]
+    fn application_name_is_cut_at_a_character_boundary() {
+        assert_eq!(truncate_to_bytes("abc", 63), "abc");
+        assert_eq!(truncate_to_bytes("ééé", 5), "éé");
+    }
 }
