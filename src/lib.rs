@@ -33,6 +33,7 @@ pub mod dialect;
 pub mod error;
 pub mod executor;
 pub mod graph;
+pub mod lint;
 pub mod lock;
 pub mod manager;
 pub mod offline;
