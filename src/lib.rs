@@ -27,6 +27,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod authoring;
 pub mod backend;
 pub mod config;
 pub mod dialect;
