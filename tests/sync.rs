@@ -1,8 +1,66 @@
+use std::fmt;
+use std::sync::OnceLock;
+
+use strata::graph::Branch;
+use strata::tree::MigrationTrees;
+
 use crate::support::TestDb;
 
-pub const BASE: &str = "27e647c0fad4";
-pub const EXPAND_HEAD: &str = "742c857f1dfb";
-pub const CONTRACT_HEAD: &str = "c88cdce8f248";
+/// A revision of the tree embedded in the binary under test, read from that tree (never
+/// written here), so that a new keystone revision breaks no test but the reference
+/// comparisons: `format!("{EXPAND_HEAD}")`, `&*EXPAND_HEAD` as a `&str`.
+#[derive(Debug, Clone, Copy)]
+pub enum TreeRevision {
+    /// The base revision.
+    Base,
+    /// A branch's head.
+    Head(Branch),
+}
+
+pub const BASE: TreeRevision = TreeRevision::Base;
+pub const EXPAND_HEAD: TreeRevision = TreeRevision::Head(Branch::Expand);
+pub const CONTRACT_HEAD: TreeRevision = TreeRevision::Head(Branch::Contract);
+
+/// The embedded trees, loaded once.
+pub fn embedded_trees() -> &'static MigrationTrees {
+    static TREES: OnceLock<MigrationTrees> = OnceLock::new();
+    TREES.get_or_init(|| MigrationTrees::embedded().expect("the embedded trees load"))
+}
+
+impl std::ops::Deref for TreeRevision {
+    type Target = str;
+    fn deref(&self) -> &str {
+        let graph = &embedded_trees().graph;
+        match self {
+            TreeRevision::Base => &graph.base().id,
+            TreeRevision::Head(branch) => &graph.head(*branch).expect("keystone's tree has both branches").id,
+        }
+    }
+}
+
+impl fmt::Display for TreeRevision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self)
+    }
+}
+
+impl PartialEq<TreeRevision> for String {
+    fn eq(&self, other: &TreeRevision) -> bool {
+        self.as_str() == &**other
+    }
+}
+
+impl PartialEq<TreeRevision> for &str {
+    fn eq(&self, other: &TreeRevision) -> bool {
+        *self == &**other
+    }
+}
+
+impl serde::Serialize for TreeRevision {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self)
+    }
+}
 
 /// Runs `db_sync --check` and returns (exit status, stdout).
 pub fn check(db: &mut TestDb) -> (i32, String) {
