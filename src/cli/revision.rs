@@ -60,6 +60,8 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, Failure> {
         created.down_revisions.join(", "),
         created.folder.display()
     );
-    print(&created.folder.display().to_string());
+    // Relative to the working directory when below it, as the user would type it.
+    let cwd = std::env::current_dir().unwrap_or_default();
+    print(&created.folder.strip_prefix(&cwd).unwrap_or(&created.folder).display().to_string());
     Ok(0)
 }
