@@ -36,6 +36,9 @@ pub struct RevisionRequest {
     pub release: Option<String>,
     /// Revisions (ids or unique prefixes) the new one depends on besides its parent.
     pub depends_on: Vec<String>,
+    /// The id to give it (alembic's `--rev-id`: keystone's own id, when bringing a keystone
+    /// revision over); `None`: a fresh random one.
+    pub id: Option<String>,
 }
 
 /// A revision `revision` wrote.
@@ -97,6 +100,17 @@ pub enum AuthoringError {
     /// `--merge` without a branch, and no branch (or both) has several heads.
     #[error("{0}: name the branch to merge with --expand or --contract")]
     WhichBranch(&'static str),
+    /// A `--rev-id` that cannot be a revision id.
+    #[error("revision id '{0}' must be 1 to 32 letters, digits or '_' (alembic_version.version_num is VARCHAR(32))")]
+    BadId(String),
+    /// A `--rev-id` the tree already has.
+    #[error("revision id '{id}' is already used by {path}")]
+    DuplicateId {
+        /// The id.
+        id: String,
+        /// The folder that has it.
+        path: String,
+    },
     /// A `--depends-on` revision that the tree does not have.
     #[error("--depends-on {0}: no such revision in the tree (give an id or the start of one)")]
     UnknownDependency(String),
@@ -145,7 +159,8 @@ fn now() -> String {
 
 /// Creates a revision in the tree at `dir` with a fresh id and the current time.
 pub fn create_revision(dir: &Path, request: &RevisionRequest) -> Result<CreatedRevision, AuthoringError> {
-    create_revision_with(dir, request, &new_revision_id(), &now())
+    let id = request.id.clone().unwrap_or_else(new_revision_id);
+    create_revision_with(dir, request, &id, &now())
 }
 
 /// Creates a revision with the given id and `create_date` (tests use fixed ones).
@@ -158,9 +173,15 @@ pub fn create_revision_with(
     if request.message.trim().is_empty() {
         return Err(AuthoringError::EmptyMessage);
     }
+    if id.is_empty() || id.len() > 32 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return Err(AuthoringError::BadId(id.to_owned()));
+    }
     let root = dir.display().to_string();
     let scanned = alembic::scan(&root, &tree::read_dir_files(dir)?)?;
     let revisions = &scanned.revisions;
+    if let Some(existing) = revisions.iter().find(|revision| revision.id == id) {
+        return Err(AuthoringError::DuplicateId { id: id.to_owned(), path: existing.path.clone() });
+    }
     let heads = branch_heads(revisions);
     let (branch, down_revisions, label) = if request.merge {
         let branch = match request.branch {

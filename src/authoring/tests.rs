@@ -23,7 +23,7 @@ fn fixture(name: &str) -> tempfile::TempDir {
 }
 
 fn request(branch: Option<Branch>, merge: bool, message: &str) -> RevisionRequest {
-    RevisionRequest { branch, merge, message: message.into(), release: None, depends_on: Vec::new() }
+    RevisionRequest { branch, merge, message: message.into(), release: None, depends_on: Vec::new(), id: None }
 }
 
 fn graph_of(dir: &Path) -> crate::graph::RevisionGraph {
@@ -148,4 +148,19 @@ fn an_empty_message_is_refused() {
         create_revision_with(dir.path(), &request(Some(Branch::Expand), false, "  "), "888888888888", "x"),
         Err(AuthoringError::EmptyMessage)
     ));
+}
+
+#[test]
+fn a_given_id_is_checked() {
+    let dir = fixture("linear");
+    let wanted = request(Some(Branch::Expand), false, "x");
+    let error = create_revision_with(dir.path(), &wanted, "e20000000002", "x").unwrap_err();
+    assert!(
+        error.to_string().contains("already used by ")
+            && error.to_string().ends_with("r2/expand/e20000000002_add_gadget"),
+        "{error}"
+    );
+    assert!(matches!(create_revision_with(dir.path(), &wanted, "no-dashes", "x"), Err(AuthoringError::BadId(_))));
+    let created = create_revision(dir.path(), &RevisionRequest { id: Some("47147121".into()), ..wanted }).unwrap();
+    assert_eq!(created.id, "47147121");
 }

@@ -28,6 +28,9 @@ pub struct Args {
     /// A revision (id or unique start of one) that must run before this one; repeatable
     #[arg(long = "depends-on", value_name = "REV")]
     depends_on: Vec<String>,
+    /// The revision id [default: 12 random hex digits]; give keystone's id when bringing a keystone revision over
+    #[arg(long = "rev-id", value_name = "ID")]
+    rev_id: Option<String>,
 }
 
 pub fn run(cli: &Cli, args: &Args) -> Result<u8, Failure> {
@@ -51,6 +54,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, Failure> {
         message: args.message.clone(),
         release: args.release.clone(),
         depends_on: args.depends_on.clone(),
+        id: args.rev_id.clone(),
     };
     let created = authoring::create_revision(&dir, &request)?;
     log::info!(
