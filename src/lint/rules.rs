@@ -18,7 +18,7 @@ use std::fmt;
 
 use sqlparser::ast::{
     AlterColumnOperation, AlterTableOperation, CharacterLength, ColumnDef, ColumnOption, DataType, ExactNumberInfo,
-    ObjectName, ObjectType, RenameTableNameKind, Statement,
+    ObjectName, ObjectType, RenameTableNameKind, Statement, TableConstraint,
 };
 
 use crate::graph::Branch;
@@ -308,6 +308,14 @@ fn check_contract(statement: &Statement) -> Vec<Violation> {
 
 fn check_expand(statement: &Statement, schema: &Schema, created: &BTreeSet<String>) -> Vec<Violation> {
     match statement {
+        // A unique index is a constraint that existing rows may violate.
+        Statement::CreateIndex(index) if index.unique && !created.contains(&key_of(&index.table_name)) => vec![(
+            Rule::ExpandAddConstraint,
+            format!(
+                "CREATE UNIQUE INDEX on {}: existing rows may violate it; expand may add only constraints no existing row can violate (on a table created in the same revision, or a plain index)",
+                index.table_name
+            ),
+        )],
         // Additive, or data only: allowed.
         Statement::CreateTable(_)
         | Statement::CreateIndex(_)
@@ -402,7 +410,9 @@ fn check_expand_alter(
             }
         }
         AlterTableOperation::AddConstraint { constraint, not_valid } => {
-            if *not_valid || created_here {
+            // MySQL's ADD INDEX / ADD FULLTEXT: an index, which no row can violate.
+            let plain_index = matches!(constraint, TableConstraint::Index(_) | TableConstraint::FulltextOrSpatial(_));
+            if *not_valid || created_here || plain_index {
                 None
             } else {
                 violation(

@@ -137,6 +137,10 @@ fn mysql_modify_is_judged_against_the_old_column() {
         ("ALTER TABLE widget MODIFY name VARCHAR(64) NOT NULL", vec![Rule::ExpandAddNotNull]),
         ("ALTER TABLE widget CHANGE name title VARCHAR(64)", vec![Rule::ExpandRename]),
         ("ALTER TABLE widget DROP INDEX ix", vec![Rule::ExpandDropIndex]),
+        ("ALTER TABLE widget ADD INDEX ix (name)", vec![]),
+        ("ALTER TABLE widget ADD UNIQUE INDEX ix (name)", vec![Rule::ExpandAddConstraint]),
+        ("CREATE UNIQUE INDEX ix ON widget (name)", vec![Rule::ExpandAddConstraint]),
+        ("CREATE TABLE gadget (id INTEGER);\nCREATE UNIQUE INDEX ix ON gadget (id)", vec![]),
     ];
     for (sql, rules) in cases {
         let report = lint_files("tree", &tree(&[("up.mysql.sql", sql), ("up.sql", "SELECT 1")], &[])).unwrap();
