@@ -10,8 +10,11 @@ fn revision(tree: &Path, args: &[&str]) -> PathBuf {
     command.arg("--alembic-dir").arg(tree).arg("revision").args(args);
     let outcome = run(command);
     outcome.expect(0);
-    let folder = PathBuf::from(outcome.stdout.trim());
-    assert!(folder.starts_with(tree) && folder.join("revision.toml").is_file(), "{outcome}");
+    // Printed relative to the working directory (the tree's parent here).
+    let printed = PathBuf::from(outcome.stdout.trim());
+    assert!(printed.is_relative() && printed.starts_with(tree.file_name().unwrap()), "{outcome}");
+    let folder = tree.parent().unwrap().join(printed);
+    assert!(folder.join("revision.toml").is_file(), "{outcome}");
     folder
 }
 
