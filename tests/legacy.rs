@@ -128,15 +128,7 @@ dbtest!(a_database_at_an_older_releases_heads_fast_forwards, |db| {
     // The tree as keystone 2024.1 shipped it: expand head 47147121 (every revision after it
     // removed, whatever later releases added).
     let scratch = tempfile::tempdir().unwrap();
-    let tree = crate::support::copy_alembic_tree(scratch.path());
-    let graph = &crate::sync::embedded_trees().graph;
-    for revision in graph.in_order().filter(|revision| {
-        revision.id != "47147121" && graph.ancestors_inclusive(&revision.id).iter().any(|r| r.id == "47147121")
-    }) {
-        let relative = revision.path.strip_prefix("alembic_versions/").unwrap();
-        std::fs::remove_dir_all(tree.join(relative)).unwrap();
-    }
-    crate::support::edit(&tree.join("EXPAND_HEAD"), &EXPAND_HEAD, "47147121");
+    let tree = crate::sync::expand_tree_up_to(scratch.path(), "47147121");
     db.manage(&["--alembic-dir", tree.to_str().unwrap(), "db_sync"]).expect(0);
     assert_eq!(db_version(db), "47147121");
     let (status, out) = check(db);

@@ -27,6 +27,21 @@ pub fn embedded_trees() -> &'static MigrationTrees {
     TREES.get_or_init(|| MigrationTrees::embedded().expect("the embedded trees load"))
 }
 
+/// A copy of the embedded alembic tree in `scratch` as it was when `last` was its expand
+/// head: every revision after `last` removed, whatever later releases added.
+pub fn expand_tree_up_to(scratch: &std::path::Path, last: &str) -> std::path::PathBuf {
+    let tree = crate::support::copy_alembic_tree(scratch);
+    let graph = &embedded_trees().graph;
+    for revision in graph.in_order().filter(|revision| {
+        revision.id != last && graph.ancestors_inclusive(&revision.id).iter().any(|ancestor| ancestor.id == last)
+    }) {
+        let relative = revision.path.strip_prefix("alembic_versions/").expect("embedded paths start with the tree");
+        std::fs::remove_dir_all(tree.join(relative)).unwrap();
+    }
+    std::fs::write(tree.join("EXPAND_HEAD"), format!("{last}\n")).unwrap();
+    tree
+}
+
 impl std::ops::Deref for TreeRevision {
     type Target = str;
     fn deref(&self) -> &str {
