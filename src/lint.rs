@@ -21,6 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::Path;
 
+use serde::Serialize;
 use sqlparser::dialect::{Dialect as SqlDialect, GenericDialect, MySqlDialect, PostgreSqlDialect, SQLiteDialect};
 use sqlparser::parser::Parser;
 use sqlparser::tokenizer::{Token, Tokenizer, Whitespace};
@@ -36,7 +37,7 @@ use crate::tree::{self, TreeError, TreeFile};
 const EXCEPTION_PREFIX: &str = "strata:";
 
 /// A broken rule, where it is.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
     /// The rule.
     pub rule: Rule,
@@ -57,7 +58,7 @@ impl fmt::Display for Finding {
 }
 
 /// An exception comment, `-- strata: allow <rule-id>: <why>`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Exception {
     /// The rule it allows.
     pub rule: Rule,
@@ -79,8 +80,8 @@ impl fmt::Display for Exception {
     }
 }
 
-/// What `lint` found.
-#[derive(Debug, Default)]
+/// What `lint` found. Serialized as the `lint --format json` document.
+#[derive(Debug, Default, Serialize)]
 pub struct LintReport {
     /// Findings not allowed by an exception, unused and malformed exceptions included, in
     /// graph order.

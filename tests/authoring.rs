@@ -183,6 +183,27 @@ fn lint_refuses_drop_table_in_expand_and_add_column_in_contract_naming_the_revis
     assert!(lines[2].contains(": 2 findings, "), "{outcome}");
     // keystone's own exceptions are listed too.
     outcome.stdout_has("allowed: ").stdout_has(": expand-drop-table: keystone b4f8b3f584e0");
+    // The same as one JSON document, with the same exit status.
+    let mut command = strata(scratch.path());
+    command.arg("--alembic-dir").arg(&tree).args(["lint", "--format", "json"]);
+    let json = run(command);
+    assert_eq!(json.status, 3, "{json}");
+    let report: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let mut found: Vec<(String, String)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|finding| (finding["rule"].as_str().unwrap().to_owned(), finding["revision"].as_str().unwrap().to_owned()))
+        .collect();
+    found.sort();
+    assert_eq!(
+        found,
+        vec![
+            ("contract-add-column".to_owned(), relative(&contract)),
+            ("expand-drop-table".to_owned(), relative(&expand))
+        ]
+    );
+    assert!(report["exceptions"].as_array().unwrap().iter().all(|exception| exception["used"] == true), "{json}");
 
     // An exception with a reason lets the DROP TABLE through, and is listed.
     let text = fs::read_to_string(expand.join("up.sql"))

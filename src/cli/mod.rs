@@ -107,7 +107,7 @@ enum Command {
     /// Create a revision folder in the tree (expand, contract or merge) and print its path
     Revision(revision::Args),
     /// Check every revision against the expand/contract rules (exit status 3 on findings)
-    Lint,
+    Lint(output::FormatArg),
     /// Print a shell completion script (bash, zsh or fish)
     Completions(completions::Args),
     /// Print the manual page (roff) of strata-manage or of one of its commands
@@ -176,7 +176,7 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
         Command::Heads(args) => heads::run(cli, args),
         Command::Show(args) => show::run(cli, args),
         Command::Revision(args) => revision::run(cli, args),
-        Command::Lint => lint::run(cli),
+        Command::Lint(args) => lint::run(cli, args),
         Command::Completions(args) => completions::run(args),
         Command::Man(args) => man::run(args),
     }
