@@ -27,6 +27,13 @@ pub fn embedded_trees() -> &'static MigrationTrees {
     TREES.get_or_init(|| MigrationTrees::embedded().expect("the embedded trees load"))
 }
 
+/// How many revisions `db_sync` runs on an empty database: every revision of the embedded
+/// tree, and those of `db_sync --expand` (the base and the expand branch).
+pub fn revision_counts() -> (usize, usize) {
+    let graph = &embedded_trees().graph;
+    (graph.in_order().count(), graph.ancestors_inclusive(&EXPAND_HEAD).len())
+}
+
 /// A copy of the embedded alembic tree in `scratch` as it was when `last` was its expand
 /// head: every revision after `last` removed, whatever later releases added.
 pub fn expand_tree_up_to(scratch: &std::path::Path, last: &str) -> std::path::PathBuf {
