@@ -255,6 +255,11 @@ pub fn create_revision_with(
         Branch::Contract => "CONTRACT_HEAD",
     };
     write(dir.join(head_file), &format!("{id}\n"))?;
+    // The new revision is fine; the tree may still be broken elsewhere (the other branch
+    // with two heads, say): say so now rather than at the next db_sync.
+    if let Err(error) = tree::read_dir_files(dir).and_then(|files| alembic::parse(&root, &files)) {
+        log::warn!("the tree does not load yet: {error}");
+    }
     Ok(CreatedRevision { id: id.to_owned(), branch, folder, down_revisions })
 }
 
