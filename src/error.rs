@@ -46,6 +46,9 @@ pub enum Error {
         /// What the operating system said.
         source: std::io::Error,
     },
+    /// `revision` cannot create the revision asked for.
+    #[error(transparent)]
+    Authoring(#[from] crate::authoring::AuthoringError),
     /// `db_sync` was given a version argument, which alembic-era keystone refuses too.
     #[error("Specifying a version is no longer supported")]
     VersionArgument,

@@ -1,7 +1,7 @@
 //! Argument parsing (clap), logging set-up and exit statuses; one file per command.
 //!
 //! Exit statuses: 0 success; 1 error (one line on stderr); 2 usage error, or `db_sync
-//! --check`: expand pending; 4 `db_sync --check`: contract pending.
+//! --check`: expand pending; 3 `lint`: findings; 4 `db_sync --check`: contract pending.
 
 mod completions;
 mod current;
@@ -9,9 +9,11 @@ mod db_sync;
 mod db_version;
 mod heads;
 mod history;
+mod lint;
 mod logging;
 mod man;
 mod output;
+mod revision;
 mod show;
 
 use std::io::Write;
@@ -35,7 +37,7 @@ pub const PROGRAM: &str = strata::report::PROGRAM;
     name = "strata-manage",
     version,
     about = "Database sync manager in the style of keystone-manage",
-    after_help = "Exit status: 0 success; 1 error; 2 usage error, or db_sync --check: run --expand next; 4 db_sync --check: run --contract next."
+    after_help = "Exit status: 0 success; 1 error; 2 usage error, or db_sync --check: run --expand next; 3 lint: findings; 4 db_sync --check: run --contract next."
 )]
 struct Cli {
     /// Configuration file (INI, oslo.config style); repeatable, later files win
@@ -102,6 +104,10 @@ enum Command {
     Heads(output::FormatArg),
     /// Print one revision's metadata and its SQL statements for one dialect
     Show(show::Args),
+    /// Create a revision folder in the tree (expand, contract or merge) and print its path
+    Revision(revision::Args),
+    /// Check every revision against the expand/contract rules (exit status 3 on findings)
+    Lint(output::FormatArg),
     /// Print a shell completion script (bash, zsh or fish)
     Completions(completions::Args),
     /// Print the manual page (roff) of strata-manage or of one of its commands
@@ -169,6 +175,8 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
         Command::History(args) => history::run(cli, args),
         Command::Heads(args) => heads::run(cli, args),
         Command::Show(args) => show::run(cli, args),
+        Command::Revision(args) => revision::run(cli, args),
+        Command::Lint(args) => lint::run(cli, args),
         Command::Completions(args) => completions::run(args),
         Command::Man(args) => man::run(args),
     }
