@@ -28,6 +28,7 @@
 #![warn(missing_docs)]
 
 pub mod backend;
+pub mod catalog;
 pub mod config;
 pub mod dialect;
 pub mod error;
