@@ -46,9 +46,21 @@ pub enum Error {
         /// What the operating system said.
         source: std::io::Error,
     },
+    /// `verify` could not build the expected schema; its scratch database is dropped.
+    #[error("verify could not build the schema the recorded revisions produce{}: {source}", scratch_note(.scratch))]
+    VerifyBuild {
+        /// The scratch database (dropped); `None` in memory.
+        scratch: Option<String>,
+        /// What failed.
+        source: DbError,
+    },
     /// `db_sync` was given a version argument, which alembic-era keystone refuses too.
     #[error("Specifying a version is no longer supported")]
     VersionArgument,
+}
+
+fn scratch_note(scratch: &Option<String>) -> String {
+    scratch.as_ref().map(|name| format!(" in the scratch database {name} (dropped)")).unwrap_or_default()
 }
 
 fn applied_before(report: &SyncReport) -> String {
