@@ -377,11 +377,12 @@ pub(super) fn create_scratch(
         identifier_word(&defaults.charset),
         identifier_word(&defaults.collation)
     );
-    match admin.execute(&create) {
-        Err(source) if source.kind == ErrorKind::PermissionDenied => {
-            return Err(DbError::ScratchDenied { name: name.to_owned(), source })
-        }
-        other => other.map_err(DbError::query("cannot create the scratch database"))?,
+    if let Err(source) = admin.execute(&create) {
+        super::scratch::forget(name);
+        return Err(match source.kind {
+            ErrorKind::PermissionDenied => DbError::ScratchDenied { name: name.to_owned(), source },
+            _ => DbError::Query { context: "cannot create the scratch database".into(), source },
+        });
     }
     drop(admin);
     Ok(Box::new(connect(scratch_url)?))

@@ -152,7 +152,10 @@ pub(super) fn create_scratch(url: &DatabaseUrl, name: &str, scratch_url: &Databa
         }),
     );
     log::info!("Building the expected schema in the scratch database {name}");
-    admin.batch_execute(&format!("CREATE DATABASE {quoted}")).map_err(query("cannot create the scratch database"))?;
+    if let Err(error) = admin.batch_execute(&format!("CREATE DATABASE {quoted}")) {
+        scratch::forget(name);
+        return Err(query("cannot create the scratch database")(error));
+    }
     drop(admin);
     Ok(Box::new(connect(scratch_url)?))
 }

@@ -38,6 +38,11 @@ fn take(name: &str) -> Option<Dropper> {
     registry().lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(name)
 }
 
+/// Forgets `name` after its creation failed: there is nothing to drop.
+pub(super) fn forget(name: &str) {
+    take(name);
+}
+
 /// Drops every scratch database this process created and has not dropped yet, saying so on
 /// the log. For signal handlers; safe to call from any thread, at any time.
 pub fn drop_registered() {

@@ -2,6 +2,8 @@
 //! exactly what its recorded revisions produce, 5 when it differs, 1 on error, 130 when
 //! interrupted (the scratch database is dropped first).
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use strata::catalog::Change;
 use strata::manager;
 use strata::report::VerifyReport;
@@ -12,18 +14,29 @@ use super::{print, Cli, Failure, PROGRAM};
 /// The exit status after Ctrl-C or SIGTERM.
 const INTERRUPTED: i32 = 130;
 
+/// Set by the signal handler before it drops the scratch database.
+static SIGNALLED: AtomicBool = AtomicBool::new(false);
+
 pub fn run(cli: &Cli, args: &FormatArg) -> Result<u8, Failure> {
     let url = cli.database_url()?;
     let trees = cli.trees()?;
     // The scratch database is dropped on Ctrl-C and SIGTERM too, not only on the way out.
     if let Err(error) = ctrlc::set_handler(|| {
+        SIGNALLED.store(true, Ordering::SeqCst);
         log::warn!("Interrupted: dropping the scratch database");
         strata::backend::scratch::drop_registered();
         std::process::exit(INTERRUPTED);
     }) {
         log::warn!("cannot handle Ctrl-C and SIGTERM ({error}): an interrupted verify may leave its scratch database behind");
     }
-    let report = manager::verify(&url, &trees)?;
+    let outcome = manager::verify(&url, &trees);
+    if SIGNALLED.load(Ordering::SeqCst) {
+        // The build failed because the handler closed its session: the handler exits.
+        loop {
+            std::thread::park();
+        }
+    }
+    let report = outcome?;
     match args.format {
         Format::Json => print_json(&report)?,
         Format::Text => print(&render(&report)),
