@@ -185,14 +185,7 @@ pub fn diff(expected: &Catalog, found: &Catalog) -> Vec<Difference> {
     let mut out = Vec::new();
     for (name, table) in &expected.tables {
         match found.tables.get(name) {
-            None => out.push(difference(
-                name,
-                "table",
-                name,
-                Change::Missing,
-                Some(summary(table)),
-                None,
-            )),
+            None => out.push(difference(name, "table", name, Change::Missing, Some(summary(table)), None)),
             Some(other) => diff_table(name, table, other, &mut out),
         }
     }
@@ -230,14 +223,7 @@ fn diff_table(name: &str, expected: &Table, found: &Table, out: &mut Vec<Differe
             (true, false) => Change::Unexpected,
             _ => Change::Changed,
         };
-        out.push(difference(
-            name,
-            "primary key",
-            "",
-            change,
-            shown(&expected.primary_key),
-            shown(&found.primary_key),
-        ));
+        out.push(difference(name, "primary key", "", change, shown(&expected.primary_key), shown(&found.primary_key)));
     }
     diff_named(name, "index", &expected.indexes, &found.indexes, out);
     diff_named(name, "table option", &expected.options, &found.options, out);
@@ -363,14 +349,9 @@ fn diff_unnamed<T: Constraint>(
                     }
                 }
             }
-            None => out.push(difference(
-                table,
-                object_type,
-                &label(want),
-                Change::Missing,
-                Some(want.definition()),
-                None,
-            )),
+            None => {
+                out.push(difference(table, object_type, &label(want), Change::Missing, Some(want.definition()), None))
+            }
         }
     }
     for have in unmatched {

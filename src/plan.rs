@@ -435,10 +435,8 @@ pub fn plan_recorded<'t>(trees: &'t MigrationTrees, state: &DatabaseState) -> Re
     interrupted(state)?;
     let heads = current_heads(trees, state)?;
     let mut rebuild = Rebuild::default();
-    let controlled = trees
-        .legacy
-        .controlling()
-        .is_some_and(|repository| state.legacy_row(&repository.repository_id).is_some());
+    let controlled =
+        trees.legacy.controlling().is_some_and(|repository| state.legacy_row(&repository.repository_id).is_some());
     if controlled {
         for repository in &trees.legacy.repositories {
             let (start, latest) = (repository.initial_version(), repository.latest_version());

@@ -170,7 +170,8 @@ dbtest!(a_failed_build_leaves_no_scratch_database, |db| {
     run.fails_with("verify could not build the schema the recorded revisions produce");
     run.fails_with("742c857f1dfb");
     if db.engine != Engine::Sqlite {
-        let name = scratch_name(run.error_line()).unwrap_or_else(|| panic!("the error names no scratch database\n{run}"));
+        let name =
+            scratch_name(run.error_line()).unwrap_or_else(|| panic!("the error names no scratch database\n{run}"));
         run.fails_with(&format!("in the scratch database {name} (dropped)"));
         assert!(!database_exists(db, &name), "{name} was left behind\n{run}");
     }

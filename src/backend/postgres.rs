@@ -5,8 +5,8 @@ use diesel::sql_types::Text;
 use diesel::{Connection, PgConnection, RunQueryDsl};
 
 use super::{
-    apply_in_transaction, diesel_primitives, read_versions, scratch, wait_for_lock, write_legacy_rows, Attempt, Backend, DbError, DriverError,
-    HeldLock, LockGuard, Unit, TRANSACTION,
+    apply_in_transaction, diesel_primitives, read_versions, scratch, wait_for_lock, write_legacy_rows, Attempt,
+    Backend, DbError, DriverError, HeldLock, LockGuard, Unit, TRANSACTION,
 };
 use crate::catalog::Catalog;
 use crate::dialect::Dialect;
@@ -114,7 +114,11 @@ impl Backend for PostgresBackend {
 /// Creates the scratch database `name` next to the one `url` names and connects to it
 /// (`scratch_url`). A role without CREATEDB (or superuser) is refused before trying, from
 /// the catalog: diesel does not pass PostgreSQL's SQLSTATE on.
-pub(super) fn create_scratch(url: &DatabaseUrl, name: &str, scratch_url: &DatabaseUrl) -> Result<Box<dyn Backend>, DbError> {
+pub(super) fn create_scratch(
+    url: &DatabaseUrl,
+    name: &str,
+    scratch_url: &DatabaseUrl,
+) -> Result<Box<dyn Backend>, DbError> {
     let admin_conninfo = conninfo(url);
     let open = |conninfo: &str| {
         PgConnection::establish(conninfo).map_err(|error| DbError::Connect {
@@ -123,7 +127,9 @@ pub(super) fn create_scratch(url: &DatabaseUrl, name: &str, scratch_url: &Databa
         })
     };
     let mut admin = open(&admin_conninfo)?;
-    let query = |context: &'static str| move |error| DbError::Query { context: context.into(), source: DriverError::from_diesel(error) };
+    let query = |context: &'static str| {
+        move |error| DbError::Query { context: context.into(), source: DriverError::from_diesel(error) }
+    };
     let may_create = single_text(
         &mut admin,
         "SELECT CASE WHEN rolcreatedb OR rolsuper THEN 'yes' ELSE 'no' END AS value FROM pg_roles WHERE rolname = current_user",

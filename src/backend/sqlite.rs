@@ -10,8 +10,8 @@ use diesel::connection::SimpleConnection;
 use diesel::{Connection, SqliteConnection};
 
 use super::{
-    apply_in_transaction, diesel_primitives, read_versions, write_legacy_rows, Access, Backend, DbError, DriverError, ErrorKind, HeldLock,
-    LockGuard, Primitives, TransactionSql, Unit, TRANSACTION,
+    apply_in_transaction, diesel_primitives, read_versions, write_legacy_rows, Access, Backend, DbError, DriverError,
+    ErrorKind, HeldLock, LockGuard, Primitives, TransactionSql, Unit, TRANSACTION,
 };
 use crate::catalog::Catalog;
 use crate::dialect::Dialect;

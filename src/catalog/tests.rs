@@ -27,7 +27,8 @@ fn schema() -> Catalog {
     user.columns.insert("domain_id".into(), column("varchar(64)", false, None));
     user.primary_key = vec!["id".into()];
     user.indexes.insert("ix_user_domain".into(), Index { columns: vec!["domain_id".into()], unique: false });
-    user.uniques.insert(Unique { columns: vec!["id".into(), "domain_id".into()], name: Some("ixu_user_id_domain".into()) });
+    user.uniques
+        .insert(Unique { columns: vec!["id".into(), "domain_id".into()], name: Some("ixu_user_id_domain".into()) });
     user.foreign_keys.insert(fk(&["domain_id"], "project", None));
     user.options.insert("engine".into(), "InnoDB".into());
     Catalog { tables: [("project".to_owned(), project), ("user".to_owned(), user)].into_iter().collect() }
@@ -47,7 +48,10 @@ fn an_extra_column_is_unexpected_and_named() {
     let only = &differences[0];
     assert_eq!((only.table.as_str(), only.object_type, only.object.as_str()), ("user", "column", "hotfix"));
     assert_eq!(only.change, Change::Unexpected);
-    assert_eq!(only.to_string(), "table user, column hotfix: not produced by the recorded revisions (found varchar(255) NULL)");
+    assert_eq!(
+        only.to_string(),
+        "table user, column hotfix: not produced by the recorded revisions (found varchar(255) NULL)"
+    );
 }
 
 #[test]

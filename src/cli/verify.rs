@@ -27,7 +27,9 @@ pub fn run(cli: &Cli, args: &FormatArg) -> Result<u8, Failure> {
         strata::backend::scratch::drop_registered();
         std::process::exit(INTERRUPTED);
     }) {
-        log::warn!("cannot handle Ctrl-C and SIGTERM ({error}): an interrupted verify may leave its scratch database behind");
+        log::warn!(
+            "cannot handle Ctrl-C and SIGTERM ({error}): an interrupted verify may leave its scratch database behind"
+        );
     }
     let outcome = manager::verify(&url, &trees);
     if SIGNALLED.load(Ordering::SeqCst) {

@@ -304,12 +304,8 @@ fn rebuild_of_a_legacy_database_runs_the_legacy_versions_it_records() {
     let rebuild = plan_recorded(trees(), &legacy(75)).unwrap();
     let starts: Vec<i64> = rebuild.legacy_start.iter().map(|(_, version)| *version).collect();
     assert_eq!(starts, [72, 72, 72]);
-    let steps: Vec<(String, i64)> = rebuild
-        .plan
-        .legacy
-        .iter()
-        .map(|step| (step.repository.repository_id.clone(), step.version.number))
-        .collect();
+    let steps: Vec<(String, i64)> =
+        rebuild.plan.legacy.iter().map(|step| (step.repository.repository_id.clone(), step.version.number)).collect();
     let mut expected = Vec::new();
     for id in ["keystone_expand", "keystone_data_migrate", "keystone_contract"] {
         expected.extend((73..=75).map(|version| (id.to_owned(), version)));

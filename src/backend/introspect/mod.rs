@@ -14,7 +14,8 @@ use crate::catalog::{Catalog, Table};
 
 /// Tables `verify` does not compare: the version tables (their rows are what the expected
 /// schema is built from) and strata's own MySQL bookkeeping.
-pub const NOT_COMPARED: [&str; 4] = ["alembic_version", "migrate_version", "strata_db_sync_lock", "strata_db_sync_progress"];
+pub const NOT_COMPARED: [&str; 4] =
+    ["alembic_version", "migrate_version", "strata_db_sync_lock", "strata_db_sync_progress"];
 
 /// Separates the items of a list aggregated into one text column.
 pub(super) const SEPARATOR: char = '\u{1f}';
@@ -63,9 +64,7 @@ impl Row {
 
     /// Column `index` as a list aggregated with [`SEPARATOR`].
     pub fn list(&self, index: usize) -> Vec<String> {
-        self.get(index)
-            .map(|text| text.split(SEPARATOR).map(str::to_owned).collect())
-            .unwrap_or_default()
+        self.get(index).map(|text| text.split(SEPARATOR).map(str::to_owned).collect()).unwrap_or_default()
     }
 }
 
@@ -93,6 +92,22 @@ pub(super) fn generated_name(name: &str, table: &str, suffixes: &[&str]) -> bool
     let Some(rest) = name.strip_prefix(table).and_then(|rest| rest.strip_prefix('_')) else {
         return false;
     };
-    let rest = rest.trim_end_matches(|c: char| c.is_ascii_digit());
+    let rest = format!("_{}", rest.trim_end_matches(|c: char| c.is_ascii_digit()));
     suffixes.iter().any(|suffix| rest.ends_with(suffix))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::generated_name;
+
+    #[test]
+    fn generated_names_have_the_servers_shapes() {
+        assert!(generated_name("password_ibfk_1", "password", &["_ibfk_"]));
+        assert!(generated_name("password_ibfk_12", "password", &["_ibfk_"]));
+        assert!(generated_name("project_parent_id_fkey", "project", &["_fkey"]));
+        assert!(generated_name("region_description_key1", "region", &["_key"]));
+        assert!(!generated_name("fk_project_parent", "project", &["_fkey"]));
+        assert!(!generated_name("password_ibfk_1", "user", &["_ibfk_"]));
+        assert!(!generated_name("ixu_region_key", "region", &["_fkey"]));
+    }
 }

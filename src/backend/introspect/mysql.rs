@@ -41,7 +41,12 @@ pub(in crate::backend) fn read(conn: &mut MysqlConnection) -> diesel::QueryResul
         if let Some(table) = table_of(&mut catalog, &row.text(1)) {
             table.columns.insert(
                 row.text(2),
-                Column { data_type: row.text(3), nullable: row.text(4) == "YES", default: row.get(5), collation: row.get(6) },
+                Column {
+                    data_type: row.text(3),
+                    nullable: row.text(4) == "YES",
+                    default: row.get(5),
+                    collation: row.get(6),
+                },
             );
         }
     }

@@ -12,7 +12,8 @@ fn rows(conn: &mut PgConnection, sql: &str) -> diesel::QueryResult<Vec<Row>> {
 }
 
 /// The tables of the schema in use, joined as `c` (pg_class) and `n` (pg_namespace).
-const IN_SCHEMA: &str = "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p')";
+const IN_SCHEMA: &str =
+    "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p')";
 
 /// Reads the catalog of the schema in use.
 pub(in crate::backend) fn read(conn: &mut PgConnection) -> diesel::QueryResult<Catalog> {
@@ -47,7 +48,12 @@ pub(in crate::backend) fn read(conn: &mut PgConnection) -> diesel::QueryResult<C
         if let Some(table) = table_of(&mut catalog, &row.text(1)) {
             table.columns.insert(
                 row.text(2),
-                Column { data_type: row.text(3), nullable: row.text(4) == "YES", default: row.get(5), collation: row.get(6) },
+                Column {
+                    data_type: row.text(3),
+                    nullable: row.text(4) == "YES",
+                    default: row.get(5),
+                    collation: row.get(6),
+                },
             );
         }
     }
@@ -95,7 +101,10 @@ pub(in crate::backend) fn read(conn: &mut PgConnection) -> diesel::QueryResult<C
             }
             _ => {
                 let definition = row.text(4);
-                let expression = definition.strip_prefix("CHECK ").unwrap_or(&definition).to_owned();
+                // `CHECK ((condition))`: the condition, without the parentheses CHECK needs.
+                let condition = definition.strip_prefix("CHECK ").unwrap_or(&definition);
+                let expression =
+                    condition.strip_prefix('(').and_then(|c| c.strip_suffix(')')).unwrap_or(condition).to_owned();
                 table.checks.insert(Check { expression, name: named("_check") });
             }
         }
