@@ -13,7 +13,8 @@
 //! (embedded at build time, or from directories), [`graph`] validates the revision graph,
 //! [`plan`] decides what to do from a [`state::DatabaseState`] without any I/O, [`executor`]
 //! runs a plan on a [`backend::Backend`], [`offline`] describes a plan or writes it as a SQL
-//! script instead, and [`manager`] ties one command together. The read-only commands'
+//! script instead, [`catalog`] models a schema and diffs two of them (`verify`, the drift
+//! check), and [`manager`] ties one command together. The read-only commands'
 //! findings are plain, serializable data in [`report`].
 //!
 //! ```no_run
