@@ -253,3 +253,23 @@ dbtest!(a_user_who_may_not_create_databases_gets_one_clear_line, |db| {
     run.fails_with("CREATEDB");
     assert_eq!(run.stderr.lines().count(), 1 + run.stderr.matches(" INFO ").count(), "{run}");
 });
+
+dbtest!(keystone_reference_databases_verify_clean, |db| {
+    // keystone 30's own databases, from the reference dumps: a fresh install, and one that
+    // went from Yoga's legacy layer through Zed to 30.
+    let reference = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/reference/latest");
+    if !reference.is_dir() {
+        assert!(
+            std::env::var("STRATA_TEST_REQUIRE_ALL_BACKENDS").map_or(true, |v| v != "1"),
+            "{} is missing and STRATA_TEST_REQUIRE_ALL_BACKENDS=1",
+            reference.display()
+        );
+        eprintln!("SKIPPED keystone_reference_databases_verify_clean: {} is missing", reference.display());
+        return;
+    }
+    db.load_keystone_dump(&reference.join(db.engine.name()));
+    db.manage(&["verify"]).expect(0).stdout_has("(expand 742c857f1dfb, contract c88cdce8f248)");
+    db.reset();
+    db.load_keystone_dump(&reference.join(db.engine.name()).join("from-legacy"));
+    db.manage(&["verify"]).expect(0).stdout_has("(expand 742c857f1dfb, contract c88cdce8f248)");
+});
