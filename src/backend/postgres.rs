@@ -142,7 +142,9 @@ pub(super) fn create_scratch(
     }
     let quoted = format!("\"{name}\"");
     let dropper_conninfo = admin_conninfo.clone();
+    // WITH (FORCE) (PostgreSQL 13 and later) ends a session still building in it.
     let drop_sql = format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)");
+    let plain_drop_sql = format!("DROP DATABASE IF EXISTS {quoted}");
     scratch::register(
         name,
         Box::new(move || {
@@ -151,9 +153,11 @@ pub(super) fn create_scratch(
                 source: DriverError::new(super::ErrorKind::ConnectionLost, None, &error.to_string(), error),
             })?;
             conn.batch_execute("SET client_min_messages = warning").ok();
-            conn.batch_execute(&drop_sql).map_err(|error| DbError::Query {
-                context: "cannot drop the scratch database".into(),
-                source: DriverError::from_diesel(error),
+            conn.batch_execute(&drop_sql).or_else(|_| conn.batch_execute(&plain_drop_sql)).map_err(|error| {
+                DbError::Query {
+                    context: "cannot drop the scratch database".into(),
+                    source: DriverError::from_diesel(error),
+                }
             })
         }),
     );
