@@ -47,10 +47,12 @@ pub enum Error {
         source: std::io::Error,
     },
     /// `verify` could not build the expected schema; its scratch database is dropped.
-    #[error("verify could not build the schema the recorded revisions produce{}: {source}", scratch_note(.scratch))]
+    #[error("verify could not build the schema the recorded revisions produce{}: {source}", scratch_note(.scratch, *.dropped))]
     VerifyBuild {
-        /// The scratch database (dropped); `None` in memory.
+        /// The scratch database; `None` in memory.
         scratch: Option<String>,
+        /// Whether the scratch database was dropped (if not, an error line said why).
+        dropped: bool,
         /// What failed.
         source: DbError,
     },
@@ -59,8 +61,9 @@ pub enum Error {
     VersionArgument,
 }
 
-fn scratch_note(scratch: &Option<String>) -> String {
-    scratch.as_ref().map(|name| format!(" in the scratch database {name} (dropped)")).unwrap_or_default()
+fn scratch_note(scratch: &Option<String>, dropped: bool) -> String {
+    let outcome = if dropped { "dropped" } else { "NOT dropped: drop it by hand" };
+    scratch.as_ref().map(|name| format!(" in the scratch database {name} ({outcome})")).unwrap_or_default()
 }
 
 fn applied_before(report: &SyncReport) -> String {

@@ -205,9 +205,12 @@ pub fn verify(url: &DatabaseUrl, trees: &MigrationTrees) -> Result<VerifyReport>
     let expected = match built {
         Ok(expected) => expected,
         Err(source) => {
-            // Dropped first, so that the error can say it is gone.
-            drop(scratch);
-            return Err(Error::VerifyBuild { scratch: name, source });
+            // Dropped first, so that the error can say whether it is gone.
+            let dropped = scratch
+                .drop_now()
+                .inspect_err(|error| log::error!("could not drop the scratch database: {error}"))
+                .is_ok();
+            return Err(Error::VerifyBuild { scratch: name, dropped, source });
         }
     };
     scratch.drop_now()?;

@@ -97,17 +97,4 @@ pub(super) fn generated_name(name: &str, table: &str, suffixes: &[&str]) -> bool
 }
 
 #[cfg(test)]
-mod tests {
-    use super::generated_name;
-
-    #[test]
-    fn generated_names_have_the_servers_shapes() {
-        assert!(generated_name("password_ibfk_1", "password", &["_ibfk_"]));
-        assert!(generated_name("password_ibfk_12", "password", &["_ibfk_"]));
-        assert!(generated_name("project_parent_id_fkey", "project", &["_fkey"]));
-        assert!(generated_name("region_description_key1", "region", &["_key"]));
-        assert!(!generated_name("fk_project_parent", "project", &["_fkey"]));
-        assert!(!generated_name("password_ibfk_1", "user", &["_ibfk_"]));
-        assert!(!generated_name("ixu_region_key", "region", &["_fkey"]));
-    }
-}
+mod tests;

@@ -216,24 +216,3 @@ fn matching_paren(chars: &[char], open: usize) -> usize {
     }
     chars.len()
 }
-
-#[cfg(test)]
-mod tests {
-    use super::checks_in;
-
-    #[test]
-    fn checks_are_found_with_their_names_outside_quotes() {
-        let sql = "CREATE TABLE t (\n\tid INTEGER NOT NULL, \n\tenabled BOOLEAN CHECK (enabled IN (0, 1)), \
-                   \n\tnote VARCHAR(9) DEFAULT 'CHECK (x)', \n\tCONSTRAINT ck_positive CHECK (id > 0), \
-                   \n\tCONSTRAINT \"quoted\" check(note <> ')')\n)";
-        assert_eq!(
-            checks_in(sql),
-            [
-                ("enabled IN (0, 1)".to_owned(), None),
-                ("id > 0".to_owned(), Some("ck_positive".to_owned())),
-                ("note <> ')'".to_owned(), Some("quoted".to_owned())),
-            ]
-        );
-        assert_eq!(checks_in("CREATE TABLE checks (checked INTEGER)"), []);
-    }
-}
