@@ -51,8 +51,9 @@ pub fn run(cli: &Cli, args: &FormatArg) -> Result<u8, Failure> {
 fn render(report: &VerifyReport) -> String {
     let recorded = recorded(report);
     if report.identical {
+        let tables = if report.tables_compared == 1 { "table" } else { "tables" };
         return format!(
-            "The schema matches its recorded revisions ({recorded}): {} tables compared, no difference.",
+            "The schema matches its recorded revisions ({recorded}): {} {tables} compared, no difference.",
             report.tables_compared
         );
     }
