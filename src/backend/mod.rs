@@ -6,6 +6,10 @@
 //! - [`Backend::apply`]: one [`Unit`] of a plan (its statements and its version-row change),
 //!   resuming where an earlier, interrupted run stopped.
 //!
+//! For `verify` a backend also reads its catalog ([`Backend::catalog`], `introspect/`), and
+//! [`ScratchDatabase`] (`scratch.rs`) gives it an empty database to build the expected schema
+//! in, dropped on every way out.
+//!
 //! PostgreSQL and SQLite apply a unit as one transaction ([`apply_in_transaction`]).
 //! MySQL/MariaDB commits each DDL statement on its own, so `mysql.rs` keeps a progress
 //! record per unit instead. [`ScriptWriter`] (`script.rs`) is the backend of
