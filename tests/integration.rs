@@ -31,3 +31,5 @@ mod safety;
 mod snapshots;
 /// Fresh, phased and repeated `db_sync`, with `--check` and `db_version` at every step.
 mod sync;
+/// `verify`, the schema drift check, and its scratch database.
+mod verify;

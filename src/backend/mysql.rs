@@ -37,8 +37,9 @@ use sha2::{Digest, Sha256};
 
 use super::{
     diesel_primitives, read_versions, record_version, wait_for_lock, Attempt, Backend, DbError, DriverError, ErrorKind,
-    HeldLock, LockGuard, Primitives, StatementFailure, Unit, CREATE_ALEMBIC_VERSION,
+    HeldLock, LockGuard, Primitives, StatementFailure, TextRow, Unit, CREATE_ALEMBIC_VERSION,
 };
+use crate::catalog::Catalog;
 use crate::dialect::Dialect;
 use crate::lock::{Holder, LockOptions};
 use crate::state::{DatabaseState, Interrupted, UnitId};
@@ -299,6 +300,17 @@ impl Backend for MysqlBackend {
         Ok(LockGuard::new(Box::new(start_heartbeat(conn, me, options))))
     }
 
+    fn catalog(&mut self) -> Result<Catalog, DbError> {
+        super::introspect::mysql::read(&mut self.conn).map_err(|error| DbError::Query {
+            context: "cannot read the catalog".into(),
+            source: classify(&mut self.conn, error),
+        })
+    }
+
+    fn create_legacy_rows(&mut self, rows: &[(String, i64)]) -> Result<(), DbError> {
+        super::write_legacy_rows(&mut self.conn, Dialect::Mysql, rows)
+    }
+
     /// [`write_unit`] with the progress records that make a unit resumable.
     fn apply(&mut self, unit: &Unit<'_>) -> Result<(), DbError> {
         self.apply_unit(unit).map_err(|error| {
@@ -308,6 +320,78 @@ impl Backend for MysqlBackend {
             )
         })
     }
+}
+
+/// Creates the scratch database `name` next to the one `url` names, with that database's
+/// default character set and collation, and connects to it (`scratch_url`). A user who may
+/// not create it gets [`DbError::ScratchDenied`] (by error number).
+pub(super) fn create_scratch(
+    url: &DatabaseUrl,
+    name: &str,
+    scratch_url: &DatabaseUrl,
+) -> Result<Box<dyn Backend>, DbError> {
+    #[derive(QueryableByName)]
+    struct Defaults {
+        #[diesel(sql_type = Text)]
+        charset: String,
+        #[diesel(sql_type = Text)]
+        collation: String,
+    }
+    let charset = url.param("charset").map(str::to_owned);
+    let admin_url = client_url(url);
+    let mut admin = open_session(&admin_url, charset.as_deref())
+        .map_err(|source| DbError::Connect { url: url.to_string(), source })?;
+    let defaults = query(&mut admin, |conn| {
+        diesel::sql_query(
+            "SELECT DEFAULT_CHARACTER_SET_NAME AS charset, DEFAULT_COLLATION_NAME AS collation \
+             FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = DATABASE()",
+        )
+        .get_result::<Defaults>(conn)
+    })
+    .map_err(DbError::query("cannot read the database's character set"))?;
+    let dropper_url = admin_url.clone();
+    let dropper_charset = charset.clone();
+    let dropped = name.to_owned();
+    super::scratch::register(
+        name,
+        Box::new(move || {
+            let failure = DbError::query("cannot drop the scratch database");
+            let mut conn = open_session(&dropper_url, dropper_charset.as_deref()).map_err(&failure)?;
+            // A session still building in it holds metadata locks DROP DATABASE would wait for.
+            let sessions: Vec<TextRow> = query(&mut conn, |conn| {
+                diesel::sql_query(format!(
+                    "SELECT CAST(ID AS CHAR) AS value FROM information_schema.PROCESSLIST WHERE DB = {} AND ID <> CONNECTION_ID()",
+                    literal(&dropped)
+                ))
+                .load(conn)
+            })
+            .unwrap_or_default();
+            for session in sessions {
+                let _ = conn.execute(&format!("KILL {}", session.value));
+            }
+            conn.execute(&format!("DROP DATABASE IF EXISTS `{dropped}`")).map_err(&failure)
+        }),
+    );
+    log::info!("Building the expected schema in the scratch database {name}");
+    let create = format!(
+        "CREATE DATABASE `{name}` CHARACTER SET {} COLLATE {}",
+        identifier_word(&defaults.charset),
+        identifier_word(&defaults.collation)
+    );
+    if let Err(source) = admin.execute(&create) {
+        super::scratch::forget(name);
+        return Err(match source.kind {
+            ErrorKind::PermissionDenied => DbError::ScratchDenied { name: name.to_owned(), source },
+            _ => DbError::Query { context: "cannot create the scratch database".into(), source },
+        });
+    }
+    drop(admin);
+    Ok(Box::new(connect(scratch_url)?))
+}
+
+/// A character set or collation name as the server gave it (letters, digits, `_`).
+fn identifier_word(name: &str) -> String {
+    name.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').collect()
 }
 
 impl MysqlBackend {

@@ -5,9 +5,10 @@ use diesel::sql_types::Text;
 use diesel::{Connection, PgConnection, RunQueryDsl};
 
 use super::{
-    apply_in_transaction, diesel_primitives, read_versions, wait_for_lock, Attempt, Backend, DbError, DriverError,
-    HeldLock, LockGuard, Unit, TRANSACTION,
+    apply_in_transaction, diesel_primitives, read_versions, scratch, wait_for_lock, write_legacy_rows, Attempt,
+    Backend, DbError, DriverError, HeldLock, LockGuard, Unit, TRANSACTION,
 };
+use crate::catalog::Catalog;
 use crate::dialect::Dialect;
 use crate::lock::{Holder, LockOptions};
 use crate::state::DatabaseState;
@@ -100,6 +101,76 @@ impl Backend for PostgresBackend {
     fn apply(&mut self, unit: &Unit<'_>) -> Result<(), DbError> {
         apply_in_transaction(&mut self.conn, &TRANSACTION, unit)
     }
+
+    fn catalog(&mut self) -> Result<Catalog, DbError> {
+        super::introspect::postgres::read(&mut self.conn).map_err(|error| DbError::Query {
+            context: "cannot read the catalog".into(),
+            source: DriverError::from_diesel(error),
+        })
+    }
+
+    fn create_legacy_rows(&mut self, rows: &[(String, i64)]) -> Result<(), DbError> {
+        write_legacy_rows(&mut self.conn, Dialect::Postgresql, rows)
+    }
+}
+
+/// Creates the scratch database `name` next to the one `url` names and connects to it
+/// (`scratch_url`). A role without CREATEDB (or superuser) is refused before trying, from
+/// the catalog: diesel does not pass PostgreSQL's SQLSTATE on.
+pub(super) fn create_scratch(
+    url: &DatabaseUrl,
+    name: &str,
+    scratch_url: &DatabaseUrl,
+) -> Result<Box<dyn Backend>, DbError> {
+    let admin_conninfo = conninfo(url);
+    let open = |conninfo: &str| {
+        PgConnection::establish(conninfo).map_err(|error| DbError::Connect {
+            url: url.to_string(),
+            source: DriverError::new(super::ErrorKind::ConnectionLost, None, &error.to_string(), error),
+        })
+    };
+    let mut admin = open(&admin_conninfo)?;
+    let query = |context: &'static str| {
+        move |error| DbError::Query { context: context.into(), source: DriverError::from_diesel(error) }
+    };
+    let may_create = single_text(
+        &mut admin,
+        "SELECT CASE WHEN rolcreatedb OR rolsuper THEN 'yes' ELSE 'no' END AS value FROM pg_roles WHERE rolname = current_user",
+    )
+    .map_err(query("cannot read the role's attributes"))?;
+    if may_create != "yes" {
+        let mut source = DriverError::unexpected("the role has neither CREATEDB nor SUPERUSER");
+        source.kind = super::ErrorKind::PermissionDenied;
+        return Err(DbError::ScratchDenied { name: name.to_owned(), source });
+    }
+    let quoted = format!("\"{name}\"");
+    let dropper_conninfo = admin_conninfo.clone();
+    // WITH (FORCE) (PostgreSQL 13 and later) ends a session still building in it.
+    let drop_sql = format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)");
+    let plain_drop_sql = format!("DROP DATABASE IF EXISTS {quoted}");
+    scratch::register(
+        name,
+        Box::new(move || {
+            let mut conn = PgConnection::establish(&dropper_conninfo).map_err(|error| DbError::Query {
+                context: "cannot connect to drop the scratch database".into(),
+                source: DriverError::new(super::ErrorKind::ConnectionLost, None, &error.to_string(), error),
+            })?;
+            conn.batch_execute("SET client_min_messages = warning").ok();
+            conn.batch_execute(&drop_sql).or_else(|_| conn.batch_execute(&plain_drop_sql)).map_err(|error| {
+                DbError::Query {
+                    context: "cannot drop the scratch database".into(),
+                    source: DriverError::from_diesel(error),
+                }
+            })
+        }),
+    );
+    log::info!("Building the expected schema in the scratch database {name}");
+    if let Err(error) = admin.batch_execute(&format!("CREATE DATABASE {quoted}")) {
+        scratch::forget(name);
+        return Err(query("cannot create the scratch database")(error));
+    }
+    drop(admin);
+    Ok(Box::new(connect(scratch_url)?))
 }
 
 /// diesel keeps PostgreSQL's SQLSTATE to itself; its own classification is what there is.

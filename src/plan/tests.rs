@@ -367,3 +367,60 @@ fn broken_fixture_trees_are_refused_naming_the_fault() {
     let trees = fixture("base_only").unwrap();
     assert_eq!(revision_ids(&plan_sync(&trees, &empty(), Target::Full).unwrap()), strings(&["aaaa00000000"]));
 }
+
+fn legacy_with_alembic(version: i64, rows: &[&str]) -> DatabaseState {
+    DatabaseState { alembic_versions: Some(strings(rows)), ..legacy(version) }
+}
+
+#[test]
+fn rebuild_of_a_fresh_path_database_stops_at_each_recorded_revision() {
+    let rebuild = plan_recorded(trees(), &alembic(&[EXPAND[2], CONTRACT[0]])).unwrap();
+    assert!(rebuild.legacy_start.is_empty() && rebuild.plan.legacy.is_empty() && rebuild.plan.stamp.is_none());
+    assert!(rebuild.plan.create_version_table);
+    assert_eq!(revision_ids(&rebuild.plan), strings(&[BASE, EXPAND[0], EXPAND[1], EXPAND[2], CONTRACT[0]]));
+    assert_eq!(rebuild.plan.revisions[0].row, RowChange::Insert);
+}
+
+#[test]
+fn rebuild_of_an_expanded_database_leaves_contract_out() {
+    let rebuild = plan_recorded(trees(), &alembic(&[EXPAND[5]])).unwrap();
+    let expected: Vec<&str> = [BASE].into_iter().chain(EXPAND).collect();
+    assert_eq!(revision_ids(&rebuild.plan), strings(&expected));
+}
+
+#[test]
+fn rebuild_of_a_legacy_database_runs_the_legacy_versions_it_records() {
+    let rebuild = plan_recorded(trees(), &legacy(75)).unwrap();
+    let starts: Vec<i64> = rebuild.legacy_start.iter().map(|(_, version)| *version).collect();
+    assert_eq!(starts, [72, 72, 72]);
+    let steps: Vec<(String, i64)> =
+        rebuild.plan.legacy.iter().map(|step| (step.repository.repository_id.clone(), step.version.number)).collect();
+    let mut expected = Vec::new();
+    for id in ["keystone_expand", "keystone_data_migrate", "keystone_contract"] {
+        expected.extend((73..=75).map(|version| (id.to_owned(), version)));
+    }
+    assert_eq!(steps, expected);
+    assert!(rebuild.plan.stamp.is_none() && rebuild.plan.revisions.is_empty() && !rebuild.plan.create_version_table);
+}
+
+#[test]
+fn rebuild_of_a_stamped_database_goes_through_the_legacy_layer_and_the_stamp() {
+    let rebuild = plan_recorded(trees(), &legacy_with_alembic(79, &[EXPAND[5], CONTRACT[2]])).unwrap();
+    assert_eq!(rebuild.plan.legacy.len(), 3 * 7);
+    assert_eq!(rebuild.plan.stamp.map(|base| base.id.as_str()), Some(BASE));
+    let expected: Vec<&str> = EXPAND.into_iter().chain(CONTRACT).collect();
+    assert_eq!(revision_ids(&rebuild.plan), strings(&expected));
+    assert_eq!(rebuild.plan.revisions[0].row, RowChange::Update { from: BASE.into(), delete: vec![] });
+}
+
+#[test]
+fn rebuild_of_nothing_recorded_is_empty_and_bad_rows_are_refused() {
+    let rebuild = plan_recorded(trees(), &empty()).unwrap();
+    assert!(rebuild.plan.is_empty() && rebuild.legacy_start.is_empty());
+    assert_eq!(
+        plan_recorded(trees(), &alembic(&["0123456789ab"])).unwrap_err(),
+        PlanError::UnknownRevision("0123456789ab".into())
+    );
+    assert!(matches!(plan_recorded(trees(), &legacy(70)).unwrap_err(), PlanError::LegacyTooOld { .. }));
+    assert!(matches!(plan_recorded(trees(), &legacy(80)).unwrap_err(), PlanError::LegacyTooNew { .. }));
+}

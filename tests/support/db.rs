@@ -618,6 +618,13 @@ impl TestDb {
             .join("tests/fixtures/keystone")
             .join(release)
             .join(self.engine.name());
+        self.load_keystone_dump(&folder);
+    }
+
+    /// Loads a dump of a database keystone-manage migrated (`schema.sql` and `versions.txt` as
+    /// `../shared/tools/dump_schema.py` writes them, for this engine), with its version rows
+    /// and the root-domain row.
+    pub fn load_keystone_dump(&mut self, folder: &Path) {
         let schema = fs::read_to_string(folder.join("schema.sql")).expect("fixture schema");
         let versions = fs::read_to_string(folder.join("versions.txt")).expect("fixture versions");
         match self.engine {
