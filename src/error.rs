@@ -46,9 +46,27 @@ pub enum Error {
         /// What the operating system said.
         source: std::io::Error,
     },
+    /// `revision` cannot create the revision asked for.
+    #[error(transparent)]
+    Authoring(#[from] crate::authoring::AuthoringError),
+    /// `verify` could not build the expected schema; its scratch database is dropped.
+    #[error("verify could not build the schema the recorded revisions produce{}: {source}", scratch_note(.scratch, *.dropped))]
+    VerifyBuild {
+        /// The scratch database; `None` in memory.
+        scratch: Option<String>,
+        /// Whether the scratch database was dropped (if not, an error line said why).
+        dropped: bool,
+        /// What failed.
+        source: DbError,
+    },
     /// `db_sync` was given a version argument, which alembic-era keystone refuses too.
     #[error("Specifying a version is no longer supported")]
     VersionArgument,
+}
+
+fn scratch_note(scratch: &Option<String>, dropped: bool) -> String {
+    let outcome = if dropped { "dropped" } else { "NOT dropped: drop it by hand" };
+    scratch.as_ref().map(|name| format!(" in the scratch database {name} ({outcome})")).unwrap_or_default()
 }
 
 fn applied_before(report: &SyncReport) -> String {

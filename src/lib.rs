@@ -13,8 +13,11 @@
 //! (embedded at build time, or from directories), [`graph`] validates the revision graph,
 //! [`plan`] decides what to do from a [`state::DatabaseState`] without any I/O, [`executor`]
 //! runs a plan on a [`backend::Backend`], [`offline`] describes a plan or writes it as a SQL
-//! script instead, and [`manager`] ties one command together. The read-only commands'
-//! findings are plain, serializable data in [`report`].
+//! script instead, [`catalog`] models a schema and diffs two of them (`verify`, the drift
+//! check), and [`manager`] ties one command together. The read-only commands' findings are
+//! plain, serializable data in [`report`]. For the authors of a tree, [`authoring`] writes new
+//! revision folders and [`lint`] checks that expand revisions only add and contract revisions
+//! only remove, on statements parsed for their dialect.
 //!
 //! ```no_run
 //! use strata::{manager, plan::Target, tree::MigrationTrees, url::DatabaseUrl};
@@ -27,12 +30,15 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod authoring;
 pub mod backend;
+pub mod catalog;
 pub mod config;
 pub mod dialect;
 pub mod error;
 pub mod executor;
 pub mod graph;
+pub mod lint;
 pub mod lock;
 pub mod manager;
 pub mod offline;

@@ -47,9 +47,31 @@ impl Holder {
     /// This process: host name, process id and start time (local time). A plain string, as
     /// MySQL stores it in its lock row.
     pub fn this_process() -> Holder {
-        let host = hostname();
         let started = jiff::Zoned::now().strftime(STARTED_FORMAT).to_string();
-        Holder(format!("strata-manage db_sync on {host}, pid {}{STARTED}{started}", std::process::id()))
+        Holder(format!("{}{STARTED}{started}", Holder::this_process_name()))
+    }
+
+    /// This process without its start time (`strata-manage db_sync on <host>, pid <pid>`), for
+    /// servers that record when the holder's session began themselves.
+    pub fn this_process_name() -> String {
+        format!("strata-manage db_sync on {}, pid {}", hostname(), std::process::id())
+    }
+
+    /// A holder named `name` that started at `unix_seconds`, written as
+    /// [`Holder::this_process`] writes its own start.
+    pub fn started_at(name: &str, unix_seconds: i64) -> Holder {
+        match jiff::Timestamp::from_second(unix_seconds) {
+            Ok(timestamp) => {
+                let local = timestamp.to_zoned(jiff::tz::TimeZone::system()).strftime(STARTED_FORMAT).to_string();
+                Holder(format!("{name}{STARTED}{local}"))
+            }
+            Err(_) => Holder(name.to_owned()),
+        }
+    }
+
+    /// The holder with its age at `now` (see [`describe_holder`]).
+    pub fn describe(&self, now: SystemTime) -> String {
+        describe_holder(&self.0, now)
     }
 }
 
@@ -125,5 +147,14 @@ mod tests {
         assert!(described.starts_with("strata-manage db_sync on vm, pid 7, started 2026-"), "{described}");
         assert!(described.ends_with(" (2 h 5 min ago)"), "{described}");
         assert_eq!(describe_holder("another session", at), "another session");
+    }
+
+    #[test]
+    fn a_holder_rebuilt_from_a_server_start_time_reads_like_our_own() {
+        let name = Holder::this_process_name();
+        let holder = Holder::started_at(&name, 1_795_903_460);
+        let described = holder.describe(UNIX_EPOCH + Duration::from_secs(1_795_903_460 + 45));
+        assert!(described.starts_with(&format!("{name}, started 2026-11-")), "{described}");
+        assert!(described.ends_with(" (45 s ago)"), "{described}");
     }
 }

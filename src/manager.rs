@@ -2,14 +2,15 @@
 //! `db_sync`) execute, or (for `db_sync --sql` and `--dry-run`) describe. This is the
 //! library's entry point; the CLI only calls it.
 
-use crate::backend::{self, Access};
+use crate::backend::{self, Access, Backend, DbError, ScratchDatabase};
+use crate::catalog::Catalog;
 use crate::dialect::Dialect;
 use crate::error::{Error, Result};
 use crate::executor::{self, SyncReport};
 use crate::lock::LockOptions;
 use crate::offline::{self, DryRun};
 use crate::plan::{self, CheckReport, DbVersion, Target};
-use crate::report::{self, CheckStatus, DatabaseVersions, HistoryEntry, VersionReport};
+use crate::report::{self, CheckStatus, DatabaseVersions, HistoryEntry, VerifyReport, VersionReport};
 use crate::state::DatabaseState;
 use crate::tree::MigrationTrees;
 use crate::url::{DatabaseUrl, Target as UrlTarget};
@@ -179,6 +180,55 @@ pub fn dry_run(url: &DatabaseUrl, trees: &MigrationTrees, target: Target) -> Res
     let state = read_state(url)?;
     log::debug!("database state: {state:?}");
     offline::dry_run(trees, &state, url.dialect, target)
+}
+
+/// `verify`: builds the schema the database's recorded versions produce (SQLite: in memory;
+/// PostgreSQL, MySQL: in a scratch database on the same server, always dropped) with the
+/// planner, executor code and backends `db_sync` uses, and compares it with the database's.
+/// Read-only on the database: no lock, no write, no SQLite file created (a missing one is an
+/// empty database).
+pub fn verify(url: &DatabaseUrl, trees: &MigrationTrees) -> Result<VerifyReport> {
+    let (state, found) = match backend::connect(url, Access::ReadOnly)? {
+        Some(mut target) => {
+            let state = target.read_state()?;
+            let catalog = target.catalog()?;
+            (state, catalog)
+        }
+        None => (DatabaseState::default(), Catalog::default()),
+    };
+    log::debug!("database state: {state:?}");
+    let rebuild = plan::plan_recorded(trees, &state)?;
+    let versions = DatabaseVersions::of(trees, &state)?;
+    let mut scratch = ScratchDatabase::create(url)?;
+    let name = scratch.name().map(str::to_owned);
+    let built = build(scratch.backend(), &rebuild).and_then(|()| scratch.backend().catalog());
+    let expected = match built {
+        Ok(expected) => expected,
+        Err(source) => {
+            // Dropped first, so that the error can say whether it is gone.
+            let dropped = scratch
+                .drop_now()
+                .inspect_err(|error| log::error!("could not drop the scratch database: {error}"))
+                .is_ok();
+            return Err(Error::VerifyBuild { scratch: name, dropped, source });
+        }
+    };
+    scratch.drop_now()?;
+    Ok(VerifyReport::new(url.dialect, versions, name, &expected, &found))
+}
+
+/// Runs a rebuild plan on an empty database.
+fn build(backend: &mut dyn Backend, rebuild: &plan::Rebuild<'_>) -> Result<(), DbError> {
+    if !rebuild.legacy_start.is_empty() {
+        backend.create_legacy_rows(&rebuild.legacy_start)?;
+    }
+    let units = executor::plan_units(&rebuild.plan, backend.dialect());
+    log::debug!("building the expected schema: {} units", units.len());
+    for planned in units {
+        log::debug!("applying {}", planned.label);
+        backend.apply(&planned.unit)?;
+    }
+    Ok(())
 }
 
 fn read_state(url: &DatabaseUrl) -> Result<DatabaseState> {

@@ -371,15 +371,29 @@ pub fn plan_sync<'t>(trees: &'t MigrationTrees, state: &DatabaseState, target: T
             rows.push(trees.graph.base().id.clone());
         }
     }
+    let heads: Vec<(Branch, &str)> = target
+        .branches()
+        .iter()
+        .filter_map(|&branch| trees.graph.head(branch).map(|head| (branch, head.id.as_str())))
+        .collect();
+    add_revisions(trees, &mut plan, rows, &heads);
+    plan.create_version_table =
+        state.alembic_versions.is_none() && (plan.stamp.is_some() || !plan.revisions.is_empty());
+    if let Some(interrupted) = &state.interrupted {
+        check_resumable(&plan, interrupted)?;
+    }
+    Ok(plan)
+}
+
+/// Adds to `plan` every revision up to each of `heads` that `rows` (the `alembic_version`
+/// rows before it) do not record, with its version-row change, branch by branch.
+fn add_revisions<'t>(trees: &'t MigrationTrees, plan: &mut Plan<'t>, mut rows: Vec<String>, heads: &[(Branch, &str)]) {
     let mut applied: HashSet<&str> = HashSet::new();
     for row in &rows {
         applied.extend(trees.graph.ancestors_inclusive(row).into_iter().map(|revision| revision.id.as_str()));
     }
-    for &branch in target.branches() {
-        let Some(head) = trees.graph.head(branch) else {
-            continue;
-        };
-        for revision in trees.graph.ancestors_inclusive(&head.id) {
+    for &(branch, head) in heads {
+        for revision in trees.graph.ancestors_inclusive(head) {
             if !applied.insert(revision.id.as_str()) {
                 continue;
             }
@@ -395,12 +409,86 @@ pub fn plan_sync<'t>(trees: &'t MigrationTrees, state: &DatabaseState, target: T
             plan.revisions.push(RevisionStep { revision, branch, row });
         }
     }
-    plan.create_version_table =
-        state.alembic_versions.is_none() && (plan.stamp.is_some() || !plan.revisions.is_empty());
-    if let Some(interrupted) = &state.interrupted {
-        check_resumable(&plan, interrupted)?;
+}
+
+/// How to rebuild, in an empty database, the schema a database's version rows record
+/// (`verify`): the `migrate_version` rows to create first, then a plan.
+#[derive(Debug, Clone, Default)]
+pub struct Rebuild<'t> {
+    /// `(repository_id, version)` rows of `migrate_version` to create before the plan runs
+    /// (each repository at the version before its first script); empty when the database
+    /// never was under legacy control.
+    pub legacy_start: Vec<(String, i64)>,
+    /// The units that bring the empty database to exactly the recorded versions: legacy
+    /// versions up to the recorded ones, the stamp where the database was stamped, then each
+    /// branch up to its recorded revision (not to the code's heads).
+    pub plan: Plan<'t>,
+}
+
+/// Plans the rebuild of what a database's version rows record: a database that went
+/// through the legacy layer is rebuilt through it (legacy versions, stamp), one that did
+/// not runs the base revision for real, as `db_sync` did for each. Refused where `db_sync`
+/// would refuse the rows (unknown revisions, legacy versions this release cannot build, a
+/// unit a MySQL run left unfinished). No rows at all plan nothing: the schema expected is
+/// empty.
+pub fn plan_recorded<'t>(trees: &'t MigrationTrees, state: &DatabaseState) -> Result<Rebuild<'t>, PlanError> {
+    interrupted(state)?;
+    let heads = current_heads(trees, state)?;
+    let mut rebuild = Rebuild::default();
+    let controlled =
+        trees.legacy.controlling().is_some_and(|repository| state.legacy_row(&repository.repository_id).is_some());
+    if controlled {
+        for repository in &trees.legacy.repositories {
+            let (start, latest) = (repository.initial_version(), repository.latest_version());
+            let row = state.legacy_row(&repository.repository_id).ok_or_else(|| PlanError::LegacyRowMissing {
+                controlling: trees.legacy.repositories[0].repository_id.clone(),
+                missing: repository.repository_id.clone(),
+            })?;
+            let version = match row.version {
+                Some(version) if version < start => {
+                    return Err(PlanError::LegacyTooOld {
+                        repository_id: repository.repository_id.clone(),
+                        version,
+                        minimum: start,
+                    })
+                }
+                Some(version) if version > latest => {
+                    return Err(PlanError::LegacyTooNew {
+                        repository_id: repository.repository_id.clone(),
+                        version,
+                        latest,
+                    })
+                }
+                Some(version) => version,
+                None => {
+                    return Err(PlanError::LegacyTooOld {
+                        repository_id: repository.repository_id.clone(),
+                        version: 0,
+                        minimum: start,
+                    })
+                }
+            };
+            rebuild.legacy_start.push((repository.repository_id.clone(), start));
+            for step in repository.versions.iter().filter(|step| step.number <= version) {
+                rebuild.plan.legacy.push(LegacyStep { repository, version: step, from: step.number - 1 });
+            }
+        }
     }
-    Ok(plan)
+    if state.alembic_rows().is_empty() {
+        return Ok(rebuild);
+    }
+    let mut rows = Vec::new();
+    if controlled {
+        rebuild.plan.stamp = Some(trees.graph.base());
+        rows.push(trees.graph.base().id.clone());
+    }
+    let recorded: Vec<(Branch, &str)> = [(Branch::Expand, &heads.expand), (Branch::Contract, &heads.contract)]
+        .into_iter()
+        .filter_map(|(branch, row)| row.as_deref().map(|row| (branch, row)))
+        .collect();
+    add_revisions(trees, &mut rebuild.plan, rows, &recorded);
+    rebuild.plan.create_version_table = true;
+    Ok(rebuild)
 }
 
 impl Plan<'_> {

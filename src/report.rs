@@ -405,5 +405,58 @@ fn branch_of(trees: &MigrationTrees, revision: &Revision) -> Branch {
     trees.graph.branch_of(&revision.id).unwrap_or(Branch::Expand)
 }
 
+/// The exit status of `verify` when the database's schema differs from what its recorded
+/// revisions produce (distinct from 1 error, 2 usage, 3 `lint` findings, 4 contract
+/// pending).
+pub const DRIFT_EXIT_STATUS: u8 = 5;
+
+/// What `verify` found: the schema the database's recorded versions produce, compared with
+/// the database's own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VerifyReport {
+    /// The exit status of the process: 0 identical, 5 drift.
+    pub exit_status: u8,
+    /// Whether the two schemas are identical.
+    pub identical: bool,
+    /// The engine.
+    pub dialect: Dialect,
+    /// The recorded versions the expected schema was built from (flattened: `expand`,
+    /// `contract`, `legacy_version`).
+    #[serde(flatten)]
+    pub versions: DatabaseVersions,
+    /// The scratch database the expected schema was built in (dropped since); `None` on
+    /// SQLite, which builds it in memory.
+    pub scratch_database: Option<String>,
+    /// How many tables were compared (those of either side).
+    pub tables_compared: usize,
+    /// Every difference, sorted by table, then object.
+    pub differences: Vec<crate::catalog::Difference>,
+}
+
+impl VerifyReport {
+    /// Compares the catalogs and builds the report.
+    pub fn new(
+        dialect: Dialect,
+        versions: DatabaseVersions,
+        scratch_database: Option<String>,
+        expected: &crate::catalog::Catalog,
+        found: &crate::catalog::Catalog,
+    ) -> VerifyReport {
+        let differences = crate::catalog::diff(expected, found);
+        let identical = differences.is_empty();
+        let tables_compared =
+            expected.tables.keys().chain(found.tables.keys()).collect::<std::collections::BTreeSet<_>>().len();
+        VerifyReport {
+            exit_status: if identical { 0 } else { DRIFT_EXIT_STATUS },
+            identical,
+            dialect,
+            versions,
+            scratch_database,
+            tables_compared,
+            differences,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -56,7 +56,7 @@ pub enum UrlError {
     /// The host holds an `@`: the password holds an unencoded `@`, so SQLAlchemy (which splits
     /// at the first `@`) would take the password's rest for the host. The host is not shown,
     /// as it may hold part of the password.
-    #[error("the host part of the {dialect} database URL contains '@': an '@' in the user name or password must be percent-encoded as %40 (user:pa%40ss@host)")]
+    #[error("the host or database part of the {dialect} database URL contains '@': an '@' in the user name or password must be percent-encoded as %40 (user:pa%40ss@host)")]
     AtSignInHost {
         /// The dialect as written.
         dialect: String,
@@ -130,10 +130,13 @@ impl DatabaseUrl {
             }
             Target::File(PathBuf::from(decode(path, &shown)?))
         } else {
-            let mut server = parse_server(location, &shown)?;
-            if server.host.as_deref().is_some_and(|host| host.contains('@')) {
+            // The password ran to the first '@'; another one after it means the password held an
+            // unencoded '@' (and maybe a '/' before it), so what follows is partly password,
+            // whether it reads as host, port or database name.
+            if split_credentials(location).1.contains('@') {
                 return Err(UrlError::AtSignInHost { dialect: dialect_name });
             }
+            let mut server = parse_server(location, &shown)?;
             // As SQLAlchemy passes query parameters on to the driver, `?password=` is the
             // password (and wins over one before the '@').
             if let Some(at) = params.iter().rposition(|(key, _)| key == "password") {
@@ -397,6 +400,12 @@ mod tests {
         assert_eq!(error, UrlError::AtSignInHost { dialect: "mysql".into() });
         let message = error.to_string();
         assert!(message.contains("%40") && !message.contains("Yx9W") && !message.contains("Ab3"), "{message}");
+        // A '/' before the second '@' would otherwise make the rest of the password the
+        // database name, and a '?' its query.
+        for raw in ["postgresql://u:x@/aalpQ@127.0.0.1:1/ks", "postgresql://u:ab?c@de/f@127.0.0.1/ks"] {
+            let error = DatabaseUrl::parse(raw).unwrap_err();
+            assert_eq!(error, UrlError::AtSignInHost { dialect: "postgresql".into() }, "{raw}");
+        }
     }
 
     #[test]

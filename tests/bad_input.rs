@@ -213,7 +213,8 @@ dbtest!(non_empty_database_without_version_tables_is_refused, |db| {
 
 dbtest!(unknown_revision_is_reported_as_a_newer_database, |db| {
     db.manage(&["db_sync"]).expect(0);
-    db.conn().exec("UPDATE alembic_version SET version_num = 'f00dfeed0001' WHERE version_num = '742c857f1dfb'");
+    db.conn()
+        .exec(&format!("UPDATE alembic_version SET version_num = 'f00dfeed0001' WHERE version_num = '{EXPAND_HEAD}'"));
     let before = db.fingerprint();
     for args in [&["db_sync"][..], &["db_sync", "--expand"], &["db_sync", "--check"]] {
         db.manage(args).fails_with("holds revision 'f00dfeed0001', which this release does not know");
@@ -233,7 +234,7 @@ dbtest!(impossible_version_rows_are_refused, |db| {
     let before = db.fingerprint();
     db.manage(&["db_sync"]).fails_with("two rows for the expand branch");
     db.manage(&["db_sync", "--check"]).fails_with("two rows for the expand branch");
-    db.conn().exec("DELETE FROM alembic_version WHERE version_num IN ('47147121', '742c857f1dfb')");
+    db.conn().exec(&format!("DELETE FROM alembic_version WHERE version_num IN ('47147121', '{EXPAND_HEAD}')"));
     db.manage(&["db_sync"]).fails_with("no expand revision");
     db.manage(&["db_sync", "--check"]).fails_with("no expand revision");
     assert_ne!(before, db.fingerprint());

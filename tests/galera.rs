@@ -111,7 +111,7 @@ fn phases_run_on_different_nodes_see_each_others_work() {
         db.manage_on(0, &["db_sync", "--expand"]).expect(0);
         for node in 0..db.node_count() {
             assert_eq!(db.manage_on(node, &["db_sync", "--check"]).status, 4, "node {}", node + 1);
-            db.manage_on(node, &["db_version"]).expect(0).stdout_has(EXPAND_HEAD);
+            db.manage_on(node, &["db_version"]).expect(0).stdout_has(&EXPAND_HEAD);
         }
         db.manage_on(2, &["db_sync", "--contract"]).expect(0);
         for node in 0..db.node_count() {

@@ -96,7 +96,7 @@ dbtest!(json_reports_match_text_at_every_step_of_a_rolling_upgrade, |db| {
     let check = reports_agree(db);
     assert_eq!((check["exit_status"].as_i64(), check["outcome"].as_str()), (Some(4), Some("contract_pending")));
     assert_eq!(check["next_command"], "strata-manage db_sync --contract");
-    assert_eq!(check["expand"]["current"], EXPAND_HEAD);
+    assert_eq!(check["expand"]["current"], json!(EXPAND_HEAD));
     assert_eq!(check["contract"]["current"], Value::Null);
 
     db.manage(&["db_sync"]).expect(0);

@@ -5,6 +5,9 @@
 #[macro_use]
 mod support;
 
+/// Authoring: `revision` (expand, contract, merge, depends_on) run end to end on every
+/// backend, and `lint` on the CLI.
+mod authoring;
 /// Bad input and bad database states: clear errors, exit 1, nothing changed.
 mod bad_input;
 /// Command line: help, usage errors, where the URL comes from, logging.
@@ -28,3 +31,5 @@ mod safety;
 mod snapshots;
 /// Fresh, phased and repeated `db_sync`, with `--check` and `db_version` at every step.
 mod sync;
+/// `verify`, the schema drift check, and its scratch database.
+mod verify;

@@ -221,6 +221,14 @@ pub enum DbError {
         /// How long strata waited.
         waited_secs: u64,
     },
+    /// `verify` may not create its scratch database: the user lacks CREATE DATABASE.
+    #[error("verify builds the expected schema in a scratch database of its own, but the database user may not create {name}: {source}; grant it (PostgreSQL: ALTER ROLE <user> CREATEDB; MySQL/MariaDB: GRANT ALL ON `strata\\_verify\\_%`.* TO <user>) or run verify as a user who may")]
+    ScratchDenied {
+        /// The scratch database's name.
+        name: String,
+        /// What the database said.
+        source: DriverError,
+    },
     /// The lock was taken over by another run while this one held it.
     #[error("this run lost the db_sync lock to {holder} (its heartbeat was not seen for too long, see --lock-stale-after): it stopped before its next migration; run strata-manage db_sync --check to see where the database stands")]
     LockLost {

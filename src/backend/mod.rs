@@ -6,6 +6,10 @@
 //! - [`Backend::apply`]: one [`Unit`] of a plan (its statements and its version-row change),
 //!   resuming where an earlier, interrupted run stopped.
 //!
+//! For `verify` a backend also reads its catalog ([`Backend::catalog`], `introspect/`), and
+//! [`ScratchDatabase`] (`scratch.rs`) gives it an empty database to build the expected schema
+//! in, dropped on every way out.
+//!
 //! PostgreSQL and SQLite apply a unit as one transaction ([`apply_in_transaction`]).
 //! MySQL/MariaDB commits each DDL statement on its own, so `mysql.rs` keeps a progress
 //! record per unit instead. [`ScriptWriter`] (`script.rs`) is the backend of
@@ -13,12 +17,14 @@
 //! running it. Adding an engine is one file here plus a [`Dialect`] variant.
 
 mod error;
+mod introspect;
 #[cfg(feature = "mysql")]
 mod mysql;
 #[cfg(feature = "postgresql")]
 mod postgres;
 #[cfg(any(feature = "postgresql", feature = "mysql"))]
 mod runtime;
+pub mod scratch;
 mod script;
 mod sqlite;
 #[cfg(test)]
@@ -26,12 +32,15 @@ mod tests;
 #[cfg(feature = "postgresql")]
 mod tls;
 
+use crate::catalog::Catalog;
 use crate::dialect::Dialect;
 use crate::lock::LockOptions;
 use crate::state::{DatabaseState, LegacyRow, UnitId};
 use crate::url::DatabaseUrl;
 
 pub use error::{DbError, DriverError, ErrorKind, StatementFailure};
+pub use introspect::NOT_COMPARED;
+pub use scratch::ScratchDatabase;
 pub use script::ScriptWriter;
 
 /// `alembic_version` exactly as alembic creates it (the text is what SQLite stores, so it
@@ -165,6 +174,46 @@ pub trait Backend {
     /// Applies one unit and records it in the version tables, resuming it if an earlier run
     /// was interrupted in its middle. On failure the error says what of the unit is applied.
     fn apply(&mut self, unit: &Unit<'_>) -> Result<(), DbError>;
+
+    /// Reads the schema (`verify`): every table but the version tables and strata's own,
+    /// read-only. Only backends connected to a database have one.
+    fn catalog(&mut self) -> Result<Catalog, DbError> {
+        Err(DbError::Query {
+            context: "cannot read the catalog".into(),
+            source: DriverError::unexpected("this backend is connected to no database"),
+        })
+    }
+
+    /// Creates `migrate_version` with one row per repository (`verify`'s scratch database,
+    /// before the legacy versions it records are applied).
+    fn create_legacy_rows(&mut self, rows: &[(String, i64)]) -> Result<(), DbError> {
+        let _ = rows;
+        Err(DbError::Query {
+            context: "cannot create migrate_version".into(),
+            source: DriverError::unexpected("this backend is connected to no database"),
+        })
+    }
+}
+
+/// `migrate_version` as sqlalchemy-migrate creates it, in SQL every engine accepts.
+pub const CREATE_MIGRATE_VERSION: &str = "CREATE TABLE migrate_version (repository_id VARCHAR(250) NOT NULL, repository_path TEXT, version INTEGER, PRIMARY KEY (repository_id))";
+
+/// Creates `migrate_version` and its rows (see [`Backend::create_legacy_rows`]).
+pub(crate) fn write_legacy_rows(
+    conn: &mut dyn Primitives,
+    dialect: Dialect,
+    rows: &[(String, i64)],
+) -> Result<(), DbError> {
+    let failure = DbError::query("cannot create migrate_version");
+    conn.execute(CREATE_MIGRATE_VERSION).map_err(&failure)?;
+    for (repository_id, version) in rows {
+        conn.execute(&format!(
+            "INSERT INTO migrate_version (repository_id, repository_path, version) VALUES ({}, NULL, {version})",
+            dialect.quote_literal(repository_id)
+        ))
+        .map_err(&failure)?;
+    }
+    Ok(())
 }
 
 /// Connects to the database a URL names. For [`Access::ReadOnly`] a SQLite file that does
@@ -177,13 +226,20 @@ pub fn connect(url: &DatabaseUrl, access: Access) -> Result<Option<Box<dyn Backe
         #[cfg(feature = "mysql")]
         Dialect::Mysql => mysql::connect(url).map(|backend| Some(Box::new(backend) as Box<dyn Backend>)),
         #[allow(unreachable_patterns)]
-        other => Err(DbError::Connect {
-            url: url.to_string(),
-            source: DriverError::unexpected(format!(
-                "this strata-manage was built without {other} support: build it with the cargo feature `{}`",
-                other.name()
-            )),
-        }),
+        _ => Err(missing_engine(url)),
+    }
+}
+
+/// The refusal of a URL whose engine this build was made without.
+#[cfg_attr(all(feature = "postgresql", feature = "mysql"), allow(dead_code))]
+pub(crate) fn missing_engine(url: &DatabaseUrl) -> DbError {
+    DbError::Connect {
+        url: url.to_string(),
+        source: DriverError::unexpected(format!(
+            "this strata-manage was built without {} support: build it with the cargo feature `{}`",
+            url.dialect,
+            url.dialect.name()
+        )),
     }
 }
 

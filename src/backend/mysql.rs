@@ -39,8 +39,9 @@ use super::runtime::{self, Wrapped};
 use super::script::create_version_table;
 use super::{
     diesel_primitives, read_versions, record_version, wait_for_lock, Attempt, Backend, DbError, DriverError, ErrorKind,
-    HeldLock, LockGuard, Primitives, StatementFailure, Unit,
+    HeldLock, LockGuard, Primitives, StatementFailure, TextRow, Unit,
 };
+use crate::catalog::Catalog;
 use crate::dialect::Dialect;
 use crate::lock::{Holder, LockOptions};
 use crate::state::{DatabaseState, Interrupted, UnitId};
@@ -52,7 +53,7 @@ const LOCK_TABLE: &str = "strata_db_sync_lock";
 const PROGRESS_TABLE: &str = "strata_db_sync_progress";
 
 /// A diesel connection over mysql_async.
-type MysqlConnection = Wrapped<AsyncMysqlConnection>;
+pub(super) type MysqlConnection = Wrapped<AsyncMysqlConnection>;
 
 /// URL parameters strata's MySQL connections use; others are ignored with a debug log.
 const PASSED_THROUGH: [&str; 6] = ["unix_socket", "charset", "ssl_mode", "ssl_ca", "ssl_cert", "ssl_key"];
@@ -207,7 +208,8 @@ struct LockRow {
 impl LockRow {
     /// The holder and the server (on Galera: the node) it is connected to.
     fn describe(&self) -> String {
-        format!("{} (connected to {} as {})", self.holder, self.owner.server, self.owner.db_user)
+        let holder = crate::lock::describe_holder(&self.holder, std::time::SystemTime::now());
+        format!("{holder} (connected to {} as {})", self.owner.server, self.owner.db_user)
     }
 }
 
@@ -307,6 +309,17 @@ impl Backend for MysqlBackend {
         Ok(LockGuard::new(Box::new(start_heartbeat(conn, me, options))))
     }
 
+    fn catalog(&mut self) -> Result<Catalog, DbError> {
+        super::introspect::mysql::read(&mut self.conn).map_err(|error| DbError::Query {
+            context: "cannot read the catalog".into(),
+            source: classify(&mut self.conn, error),
+        })
+    }
+
+    fn create_legacy_rows(&mut self, rows: &[(String, i64)]) -> Result<(), DbError> {
+        super::write_legacy_rows(&mut self.conn, Dialect::Mysql, rows)
+    }
+
     /// [`write_unit`] with the progress records that make a unit resumable.
     fn apply(&mut self, unit: &Unit<'_>) -> Result<(), DbError> {
         self.apply_unit(unit).map_err(|error| {
@@ -316,6 +329,78 @@ impl Backend for MysqlBackend {
             )
         })
     }
+}
+
+/// Creates the scratch database `name` next to the one `url` names, with that database's
+/// default character set and collation, and connects to it (`scratch_url`). A user who may
+/// not create it gets [`DbError::ScratchDenied`] (by error number).
+pub(super) fn create_scratch(
+    url: &DatabaseUrl,
+    name: &str,
+    scratch_url: &DatabaseUrl,
+) -> Result<Box<dyn Backend>, DbError> {
+    #[derive(QueryableByName)]
+    struct Defaults {
+        #[diesel(sql_type = Text)]
+        charset: String,
+        #[diesel(sql_type = Text)]
+        collation: String,
+    }
+    let charset = url.param("charset").map(str::to_owned);
+    let failure = |source| DbError::Connect { url: url.to_string(), source };
+    let admin_opts = client_options(url).map_err(|message| failure(DriverError::unexpected(message)))?;
+    let mut admin = open_session(&admin_opts, charset.as_deref()).map_err(failure)?;
+    let defaults = query(&mut admin, |conn| {
+        diesel::sql_query(
+            "SELECT DEFAULT_CHARACTER_SET_NAME AS charset, DEFAULT_COLLATION_NAME AS collation \
+             FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = DATABASE()",
+        )
+        .get_result::<Defaults>(conn)
+    })
+    .map_err(DbError::query("cannot read the database's character set"))?;
+    let dropper_opts = admin_opts.clone();
+    let dropper_charset = charset.clone();
+    let dropped = name.to_owned();
+    super::scratch::register(
+        name,
+        Box::new(move || {
+            let failure = DbError::query("cannot drop the scratch database");
+            let mut conn = open_session(&dropper_opts, dropper_charset.as_deref()).map_err(&failure)?;
+            // A session still building in it holds metadata locks DROP DATABASE would wait for.
+            let sessions: Vec<TextRow> = query(&mut conn, |conn| {
+                diesel::sql_query(format!(
+                    "SELECT CAST(ID AS CHAR) AS value FROM information_schema.PROCESSLIST WHERE DB = {} AND ID <> CONNECTION_ID()",
+                    literal(&dropped)
+                ))
+                .load(conn)
+            })
+            .unwrap_or_default();
+            for session in sessions {
+                let _ = conn.execute(&format!("KILL {}", session.value));
+            }
+            conn.execute(&format!("DROP DATABASE IF EXISTS `{dropped}`")).map_err(&failure)
+        }),
+    );
+    log::info!("Building the expected schema in the scratch database {name}");
+    let create = format!(
+        "CREATE DATABASE `{name}` CHARACTER SET {} COLLATE {}",
+        identifier_word(&defaults.charset),
+        identifier_word(&defaults.collation)
+    );
+    if let Err(source) = admin.execute(&create) {
+        super::scratch::forget(name);
+        return Err(match source.kind {
+            ErrorKind::PermissionDenied => DbError::ScratchDenied { name: name.to_owned(), source },
+            _ => DbError::Query { context: "cannot create the scratch database".into(), source },
+        });
+    }
+    drop(admin);
+    Ok(Box::new(connect(scratch_url)?))
+}
+
+/// A character set or collation name as the server gave it (letters, digits, `_`).
+fn identifier_word(name: &str) -> String {
+    name.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').collect()
 }
 
 impl MysqlBackend {
@@ -443,7 +528,10 @@ impl MysqlBackend {
         } else {
             format!("its heartbeat and its progress stopped for {} s", options.stale_after.as_secs())
         };
-        log::warn!("Took over the db_sync lock from {} ({reason})", row.holder);
+        log::warn!(
+            "Took over the db_sync lock from {} ({reason})",
+            crate::lock::describe_holder(&row.holder, std::time::SystemTime::now())
+        );
         Ok(Attempt::Acquired)
     }
 
@@ -494,7 +582,7 @@ impl MysqlBackend {
                 log::warn!(
                     "Resuming {}, interrupted by {}: statements 1 to {applied} of {} are applied already",
                     unit.title,
-                    row.holder,
+                    crate::lock::describe_holder(&row.holder, std::time::SystemTime::now()),
                     hashes.len()
                 );
                 (applied, row.failed == 0)

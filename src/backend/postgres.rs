@@ -8,16 +8,17 @@ use diesel_async::AsyncPgConnection;
 use super::runtime::{self, Wrapped};
 use super::tls::{self, SslMode, TlsFiles};
 use super::{
-    apply_in_transaction, diesel_primitives, read_versions, wait_for_lock, Attempt, Backend, DbError, DriverError,
-    HeldLock, LockGuard, Unit, TRANSACTION,
+    apply_in_transaction, diesel_primitives, read_versions, scratch, wait_for_lock, write_legacy_rows, Attempt,
+    Backend, DbError, DriverError, HeldLock, LockGuard, Unit, TRANSACTION,
 };
+use crate::catalog::Catalog;
 use crate::dialect::Dialect;
 use crate::lock::{Holder, LockOptions};
 use crate::state::DatabaseState;
 use crate::url::{DatabaseUrl, Target};
 
 /// A diesel connection over tokio-postgres.
-type PgConnection = Wrapped<AsyncPgConnection>;
+pub(super) type PgConnection = Wrapped<AsyncPgConnection>;
 
 /// libpq connection parameters that may be given as URL query parameters and that
 /// tokio-postgres understands as libpq does; others are ignored (with a debug log), as
@@ -37,7 +38,7 @@ const PASSED_THROUGH: [&str; 11] = [
 ];
 
 /// The TLS parameters, handled by strata itself (see `tls.rs`).
-const TLS_PARAMS: [&str; 4] = ["sslmode", "sslrootcert", "sslcert", "sslkey"];
+const TLS_PARAMS: [&str; 5] = ["sslmode", "sslrootcert", "sslcert", "sslkey", "sslpassword"];
 
 /// Where libpq looks for the server's socket when the URL names no host (Debian's default).
 const DEFAULT_SOCKET_DIRECTORY: &str = "/var/run/postgresql";
@@ -96,9 +97,11 @@ impl Backend for PostgresBackend {
             source: DriverError::from_diesel(error),
         };
         let mut lock_conn = open(&self.session).map_err(DbError::query("cannot open the lock connection"))?;
-        // Shown in pg_stat_activity, so that a waiting run can say who holds the lock.
+        // Shown in pg_stat_activity, so that a waiting run can say who holds the lock. The server
+        // keeps 63 bytes of it and records the session's start itself (`backend_start`), so the
+        // name goes without the start time.
         diesel::sql_query("SELECT set_config('application_name', $1, false)")
-            .bind::<Text, _>(Holder::this_process().to_string().chars().take(63).collect::<String>())
+            .bind::<Text, _>(truncate_to_bytes(&Holder::this_process_name(), 63))
             .execute(&mut lock_conn)
             .map_err(|error| failure("cannot take the db_sync lock", error))?;
         wait_for_lock(options, || {
@@ -116,6 +119,69 @@ impl Backend for PostgresBackend {
     fn apply(&mut self, unit: &Unit<'_>) -> Result<(), DbError> {
         apply_in_transaction(&mut self.conn, &TRANSACTION, unit)
     }
+
+    fn catalog(&mut self) -> Result<Catalog, DbError> {
+        super::introspect::postgres::read(&mut self.conn).map_err(|error| DbError::Query {
+            context: "cannot read the catalog".into(),
+            source: DriverError::from_diesel(error),
+        })
+    }
+
+    fn create_legacy_rows(&mut self, rows: &[(String, i64)]) -> Result<(), DbError> {
+        write_legacy_rows(&mut self.conn, Dialect::Postgresql, rows)
+    }
+}
+
+/// Creates the scratch database `name` next to the one `url` names and connects to it
+/// (`scratch_url`). A role without CREATEDB (or superuser) is refused before trying, from
+/// the catalog: diesel does not pass PostgreSQL's SQLSTATE on.
+pub(super) fn create_scratch(
+    url: &DatabaseUrl,
+    name: &str,
+    scratch_url: &DatabaseUrl,
+) -> Result<Box<dyn Backend>, DbError> {
+    let failure = |source| DbError::Connect { url: url.to_string(), source };
+    let admin_session = session(url).map_err(failure)?;
+    let mut admin = open(&admin_session).map_err(failure)?;
+    let query = |context: &'static str| {
+        move |error| DbError::Query { context: context.into(), source: DriverError::from_diesel(error) }
+    };
+    let may_create = single_text(
+        &mut admin,
+        "SELECT CASE WHEN rolcreatedb OR rolsuper THEN 'yes' ELSE 'no' END AS value FROM pg_roles WHERE rolname = current_user",
+    )
+    .map_err(query("cannot read the role's attributes"))?;
+    if may_create != "yes" {
+        let mut source = DriverError::unexpected("the role has neither CREATEDB nor SUPERUSER");
+        source.kind = super::ErrorKind::PermissionDenied;
+        return Err(DbError::ScratchDenied { name: name.to_owned(), source });
+    }
+    let quoted = format!("\"{name}\"");
+    let dropper_session = admin_session.clone();
+    // WITH (FORCE) (PostgreSQL 13 and later) ends a session still building in it.
+    let drop_sql = format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)");
+    let plain_drop_sql = format!("DROP DATABASE IF EXISTS {quoted}");
+    scratch::register(
+        name,
+        Box::new(move || {
+            let mut conn =
+                open(&dropper_session).map_err(DbError::query("cannot connect to drop the scratch database"))?;
+            conn.batch_execute("SET client_min_messages = warning").ok();
+            conn.batch_execute(&drop_sql).or_else(|_| conn.batch_execute(&plain_drop_sql)).map_err(|error| {
+                DbError::Query {
+                    context: "cannot drop the scratch database".into(),
+                    source: DriverError::from_diesel(error),
+                }
+            })
+        }),
+    );
+    log::info!("Building the expected schema in the scratch database {name}");
+    if let Err(error) = admin.batch_execute(&format!("CREATE DATABASE {quoted}")) {
+        scratch::forget(name);
+        return Err(query("cannot create the scratch database")(error));
+    }
+    drop(admin);
+    Ok(Box::new(connect(scratch_url)?))
 }
 
 /// diesel keeps PostgreSQL's SQLSTATE to itself; its own classification is what there is.
@@ -123,16 +189,42 @@ fn classify(_conn: &mut PgConnection, error: diesel::result::Error) -> DriverErr
     DriverError::from_diesel(error)
 }
 
-/// Describes the session holding the advisory lock, from pg_locks and pg_stat_activity.
+/// `text` cut to at most `max` bytes, at a character boundary.
+fn truncate_to_bytes(text: &str, max: usize) -> String {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}
+
+/// The session holding the advisory lock, from pg_locks and pg_stat_activity.
+#[derive(diesel::QueryableByName)]
+struct LockHolderRow {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    pid: i32,
+    #[diesel(sql_type = Text)]
+    name: String,
+    #[diesel(sql_type = Text)]
+    client: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    started: i64,
+}
+
+/// Describes the session holding the advisory lock as strata describes its own holders: name,
+/// local start time and age, then the PostgreSQL session.
 fn lock_holder(conn: &mut PgConnection) -> diesel::QueryResult<String> {
     let sql = format!(
-        "SELECT CAST(a.pid AS text) || ' (' || coalesce(nullif(a.application_name, ''), 'unnamed') || ', from ' \
-         || coalesce(host(a.client_addr), 'local socket') || ', connected since ' || CAST(date_trunc('second', a.backend_start) AS text) || ')' AS value \
+        "SELECT a.pid AS pid, coalesce(nullif(a.application_name, ''), 'an unnamed session') AS name, \
+         coalesce(host(a.client_addr), 'local socket') AS client, \
+         CAST(extract(epoch FROM a.backend_start) AS bigint) AS started \
          FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
          WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
          AND l.objsubid = 1 AND ((CAST(l.classid AS bigint) << 32) | CAST(l.objid AS bigint)) = {LOCK_KEY}"
     );
-    single_text(conn, &sql).map(|pid| format!("PostgreSQL session {pid}"))
+    let row = diesel::sql_query(sql).get_result::<LockHolderRow>(conn)?;
+    let holder = Holder::started_at(&row.name, row.started).describe(std::time::SystemTime::now());
+    Ok(format!("{holder} (PostgreSQL session {}, from {})", row.pid, row.client))
 }
 
 fn single_text(conn: &mut PgConnection, sql: &str) -> diesel::QueryResult<String> {
@@ -170,7 +262,12 @@ pub(super) fn session(url: &DatabaseUrl) -> Result<Session, DriverError> {
         })?,
     };
     let file = |key: &str| url.param(key).map(std::path::PathBuf::from);
-    let files = TlsFiles { root_cert: file("sslrootcert"), client_cert: file("sslcert"), client_key: file("sslkey") };
+    let files = TlsFiles {
+        root_cert: file("sslrootcert"),
+        client_cert: file("sslcert"),
+        client_key: file("sslkey"),
+        key_password_given: url.param("sslpassword").is_some(),
+    };
     let tls = tls::client_config(mode, &files).map_err(bad)?;
     config.ssl_mode(match mode {
         SslMode::Disable => tokio_postgres::config::SslMode::Disable,
@@ -254,4 +351,45 @@ pub(super) fn conninfo(url: &DatabaseUrl) -> String {
         .map(|(key, value)| format!("{key}='{}'", value.replace('\\', "\\\\").replace('\'', "\\'")))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_parameters_stay_with_strata_and_an_encrypted_key_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("k.key");
+        std::fs::write(
+            &key,
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIBvTBXBgkqhkiG9w0BBQ0w\n-----END ENCRYPTED PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        let url = DatabaseUrl::parse(&format!(
+            "postgresql://ks:pw@db.example.org/keystone?sslmode=require&sslcert=/etc/c.pem&sslkey={}&sslpassword=k3y&charset=utf8",
+            key.display()
+        ))
+        .unwrap();
+        let info = conninfo(&url);
+        assert!(info.contains("dbname='keystone'"), "{info}");
+        assert!(!info.contains("ssl") && !info.contains("k3y") && !info.contains("charset"), "{info}");
+        let error = session(&url).err().expect("refused").to_string();
+        assert!(error.contains("cannot read sslcert /etc/c.pem"), "{error}");
+        std::fs::write(dir.path().join("c.pem"), "").unwrap();
+        let url = DatabaseUrl::parse(&format!(
+            "postgresql://ks@h/keystone?sslmode=require&sslcert={}&sslkey={}&sslpassword=k3y",
+            dir.path().join("c.pem").display(),
+            key.display()
+        ))
+        .unwrap();
+        let error = session(&url).err().expect("refused").to_string();
+        assert!(error.contains("encrypted keys are not supported") && !error.contains("k3y"), "{error}");
+    }
+
+    #[test]
+    fn application_name_is_cut_at_a_character_boundary() {
+        assert_eq!(truncate_to_bytes("abc", 63), "abc");
+        assert_eq!(truncate_to_bytes("ééé", 5), "éé");
+    }
 }

@@ -10,9 +10,10 @@ use diesel::connection::SimpleConnection;
 use diesel::{Connection, SqliteConnection};
 
 use super::{
-    apply_in_transaction, diesel_primitives, read_versions, Access, Backend, DbError, DriverError, ErrorKind, HeldLock,
-    LockGuard, Primitives, TransactionSql, Unit, TRANSACTION,
+    apply_in_transaction, diesel_primitives, read_versions, write_legacy_rows, Access, Backend, DbError, DriverError,
+    ErrorKind, HeldLock, LockGuard, Primitives, TransactionSql, Unit, TRANSACTION,
 };
+use crate::catalog::Catalog;
 use crate::dialect::Dialect;
 use crate::lock::LockOptions;
 use crate::state::DatabaseState;
@@ -93,6 +94,29 @@ impl Backend for SqliteBackend {
         let transaction = if Rc::strong_count(&self.conn) > 1 { &SAVEPOINT } else { &TRANSACTION };
         apply_in_transaction(&mut *self.conn.borrow_mut(), transaction, unit)
     }
+
+    fn catalog(&mut self) -> Result<Catalog, DbError> {
+        let mut conn = self.conn.borrow_mut();
+        super::introspect::sqlite::read(&mut conn).map_err(|error| DbError::Query {
+            context: "cannot read the catalog".into(),
+            source: classify(&mut conn, error),
+        })
+    }
+
+    fn create_legacy_rows(&mut self, rows: &[(String, i64)]) -> Result<(), DbError> {
+        write_legacy_rows(&mut *self.conn.borrow_mut(), Dialect::Sqlite, rows)
+    }
+}
+
+/// An empty in-memory database (`verify` builds the expected schema there).
+pub(super) fn in_memory() -> Result<Box<dyn Backend>, DbError> {
+    let failure = |message: String| DbError::Connect {
+        url: "sqlite:// (in memory)".into(),
+        source: DriverError::new(ErrorKind::Other, None, &message, message.clone()),
+    };
+    let mut conn = SqliteConnection::establish(":memory:").map_err(|error| failure(error.to_string()))?;
+    conn.batch_execute(SESSION_SETUP).map_err(|error| failure(error.to_string()))?;
+    Ok(Box::new(SqliteBackend { conn: Rc::new(RefCell::new(conn)), path: PathBuf::from(":memory:") }))
 }
 
 /// Who holds the database file's lock: SQLite keeps no record of it, but on Linux the

@@ -56,6 +56,9 @@ pub(crate) struct TlsFiles {
     pub client_cert: Option<PathBuf>,
     /// `sslkey`.
     pub client_key: Option<PathBuf>,
+    /// Whether `sslpassword` was given: encrypted keys are not supported, so it only
+    /// explains why such a key is refused.
+    pub key_password_given: bool,
 }
 
 /// The rustls client configuration for a mode, or `None` for [`SslMode::Disable`].
@@ -107,8 +110,14 @@ pub(crate) fn client_config(mode: SslMode, files: &TlsFiles) -> Result<Option<Cl
             let chain = CertificateDer::pem_file_iter(cert)
                 .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
                 .map_err(|error| format!("cannot read sslcert {}: {error}", cert.display()))?;
-            let key = PrivateKeyDer::from_pem_file(key)
-                .map_err(|error| format!("cannot read sslkey {}: {error}", key.display()))?;
+            let key = PrivateKeyDer::from_pem_file(key).map_err(|error| {
+                let hint = if files.key_password_given {
+                    " (encrypted keys are not supported: give sslkey an unencrypted key)"
+                } else {
+                    ""
+                };
+                format!("cannot read sslkey {}: {error}{hint}", key.display())
+            })?;
             builder.with_client_auth_cert(chain, key).map_err(|error| format!("sslcert/sslkey: {error}"))?
         }
         (None, None) => builder.with_no_client_auth(),

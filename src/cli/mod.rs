@@ -1,7 +1,8 @@
 //! Argument parsing (clap), logging set-up and exit statuses; one file per command.
 //!
 //! Exit statuses: 0 success; 1 error (one line on stderr); 2 usage error, or `db_sync
-//! --check`: expand pending; 4 `db_sync --check`: contract pending.
+//! --check`: expand pending; 3 `lint`: findings; 4 `db_sync --check`: contract pending; 5 `verify`:
+//! schema drift; 130 interrupted (`verify`).
 
 mod completions;
 mod current;
@@ -9,10 +10,13 @@ mod db_sync;
 mod db_version;
 mod heads;
 mod history;
+mod lint;
 mod logging;
 mod man;
 mod output;
+mod revision;
 mod show;
+mod verify;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -35,7 +39,7 @@ pub const PROGRAM: &str = strata::report::PROGRAM;
     name = "strata-manage",
     version,
     about = "Database sync manager in the style of keystone-manage",
-    after_help = "Exit status: 0 success; 1 error; 2 usage error, or db_sync --check: run --expand next; 4 db_sync --check: run --contract next."
+    after_help = "Exit status: 0 success; 1 error; 2 usage error, or db_sync --check: run --expand next; 3 lint: findings; 4 db_sync --check: run --contract next; 5 verify: schema drift."
 )]
 struct Cli {
     /// Configuration file (INI, oslo.config style); repeatable, later files win
@@ -102,6 +106,20 @@ enum Command {
     Heads(output::FormatArg),
     /// Print one revision's metadata and its SQL statements for one dialect
     Show(show::Args),
+    /// Create a revision folder in the tree (expand, contract or merge) and print its path
+    Revision(revision::Args),
+    /// Check every revision against the expand/contract rules (exit status 3 on findings)
+    Lint(output::FormatArg),
+    /// Check for schema drift: compare the database's schema with the one its recorded
+    /// revisions produce (exit 0 identical, 5 drift); read-only
+    #[command(
+        long_about = "Check for schema drift: build the schema the database's recorded revisions produce (SQLite: in memory; \
+PostgreSQL, MySQL: in a scratch database strata_verify_<hex> on the same server, always dropped) and compare it with \
+the database's: tables, columns (type, nullability, default), indexes, unique, foreign-key and check constraints, and \
+engine, character set and collation on MySQL. Read-only on the database: no lock, no write.",
+        after_help = "Exit status: 0 identical; 5 schema drift; 1 error (also when the user may not create the scratch database); 130 interrupted."
+    )]
+    Verify(output::FormatArg),
     /// Print a shell completion script (bash, zsh or fish)
     Completions(completions::Args),
     /// Print the manual page (roff) of strata-manage or of one of its commands
@@ -169,6 +187,9 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
         Command::History(args) => history::run(cli, args),
         Command::Heads(args) => heads::run(cli, args),
         Command::Show(args) => show::run(cli, args),
+        Command::Revision(args) => revision::run(cli, args),
+        Command::Lint(args) => lint::run(cli, args),
+        Command::Verify(args) => verify::run(cli, args),
         Command::Completions(args) => completions::run(args),
         Command::Man(args) => man::run(args),
     }

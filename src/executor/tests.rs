@@ -14,8 +14,10 @@ use crate::plan::{plan_sync, Target};
 use crate::state::{DatabaseState, Interrupted};
 use crate::tree::MigrationTrees;
 
-const BASE: &str = "27e647c0fad4";
-const EXPAND: [&str; 6] = ["29e87d24a316", "b4f8b3f584e0", "11c3b243b4cb", "47147121", "e8725d6fa226", "742c857f1dfb"];
+/// The fixture tree `tests/fixtures/trees/phases` (keystone's shape).
+const BASE: &str = "aaaa00000000";
+const EXPAND: [&str; 6] =
+    ["e00000000000", "e10000000001", "e20000000002", "e30000000003", "e40000000004", "e50000000005"];
 
 #[derive(Default)]
 struct FakeBackend {
@@ -90,7 +92,9 @@ impl Backend for FakeBackend {
 }
 
 fn trees() -> MigrationTrees {
-    MigrationTrees::embedded().expect("embedded trees are valid")
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    MigrationTrees::from_dirs(Some(&root.join("legacy_migrations")), &root.join("tests/fixtures/trees/phases"))
+        .expect("the fixture tree is valid")
 }
 
 fn guard(budget: usize) -> LockGuard {

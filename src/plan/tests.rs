@@ -1,18 +1,27 @@
-//! The planner against every database state of the specification, on keystone's real
-//! (embedded) trees. No database is involved.
+//! The planner against every database state of the specification. No database is involved.
+//!
+//! The alembic tree is the fixture `tests/fixtures/trees/phases` (keystone's shape: a base,
+//! six expand and three contract revisions), so that a new keystone revision changes no test
+//! here; the legacy layer is keystone's own, which is history and does not change.
 
+use std::path::Path;
 use std::sync::OnceLock;
 
 use super::*;
 use crate::state::{Interrupted, LegacyRow, UnitId};
 
-const BASE: &str = "27e647c0fad4";
-const EXPAND: [&str; 6] = ["29e87d24a316", "b4f8b3f584e0", "11c3b243b4cb", "47147121", "e8725d6fa226", "742c857f1dfb"];
-const CONTRACT: [&str; 3] = ["e25ffa003242", "99de3849d860", "c88cdce8f248"];
+const BASE: &str = "aaaa00000000";
+const EXPAND: [&str; 6] =
+    ["e00000000000", "e10000000001", "e20000000002", "e30000000003", "e40000000004", "e50000000005"];
+const CONTRACT: [&str; 3] = ["c00000000000", "c10000000001", "c20000000002"];
 
 fn trees() -> &'static MigrationTrees {
     static TREES: OnceLock<MigrationTrees> = OnceLock::new();
-    TREES.get_or_init(|| MigrationTrees::embedded().expect("embedded trees are valid"))
+    TREES.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        MigrationTrees::from_dirs(Some(&root.join("legacy_migrations")), &root.join("tests/fixtures/trees/phases"))
+            .expect("the fixture tree is valid")
+    })
 }
 
 fn empty() -> DatabaseState {
@@ -207,9 +216,16 @@ fn db_version_reports_expand_legacy_or_none() {
 #[test]
 fn head_files_agree_with_the_graph() {
     let graph = &trees().graph;
-    assert_eq!(graph.head(Branch::Expand).unwrap().id, include_str!("../../alembic_versions/EXPAND_HEAD").trim());
-    assert_eq!(graph.head(Branch::Contract).unwrap().id, include_str!("../../alembic_versions/CONTRACT_HEAD").trim());
+    assert_eq!(graph.head(Branch::Expand).unwrap().id, EXPAND[5]);
+    assert_eq!(graph.head(Branch::Contract).unwrap().id, CONTRACT[2]);
     assert_eq!(graph.base().id, BASE);
+    // The embedded tree loads, and its head files name its graph's heads (the loader checks).
+    let embedded = MigrationTrees::embedded().expect("embedded trees are valid").graph;
+    assert_eq!(embedded.head(Branch::Expand).unwrap().id, include_str!("../../alembic_versions/EXPAND_HEAD").trim());
+    assert_eq!(
+        embedded.head(Branch::Contract).unwrap().id,
+        include_str!("../../alembic_versions/CONTRACT_HEAD").trim()
+    );
 }
 
 fn interrupted(unit: UnitId, applied: usize) -> Option<Interrupted> {
@@ -277,4 +293,134 @@ fn unit_ids_round_trip_through_text() {
         assert_eq!(unit.to_string().parse::<UnitId>().unwrap(), unit);
     }
     assert!("nonsense".parse::<UnitId>().is_err());
+}
+
+/// A fixture tree of `tests/fixtures/trees/`, without legacy repositories.
+fn fixture(name: &str) -> Result<MigrationTrees, crate::tree::TreeError> {
+    MigrationTrees::from_dirs(None, &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/trees").join(name))
+}
+
+#[test]
+fn a_linear_tree_runs_the_base_then_each_branch() {
+    let trees = fixture("linear").unwrap();
+    let plan = plan_sync(&trees, &empty(), Target::Full).unwrap();
+    assert_eq!(
+        revision_ids(&plan),
+        strings(&["aaaa00000000", "e10000000001", "e20000000002", "c10000000001", "c20000000002"])
+    );
+    let plan = plan_sync(&trees, &alembic(&["e10000000001", "c10000000001"]), Target::Full).unwrap();
+    assert_eq!(revision_ids(&plan), strings(&["e20000000002", "c20000000002"]));
+}
+
+#[test]
+fn a_merge_revision_replaces_both_of_its_parents_rows() {
+    let trees = fixture("merge").unwrap();
+    let plan = plan_sync(&trees, &empty(), Target::Expand).unwrap();
+    let ids = revision_ids(&plan);
+    assert_eq!(ids.len(), 5, "{ids:?}");
+    assert_eq!(ids.last().map(String::as_str), Some("ee0000000003"));
+    let merge = plan.revisions.last().unwrap();
+    assert!(
+        matches!(&merge.row, RowChange::Update { from, delete } if delete.len() == 1 && from != &delete[0]),
+        "{:?}",
+        merge.row
+    );
+    // A database that has one side of the merge gets the other side as a second expand
+    // row, then the merge, which leaves one row.
+    let plan = plan_sync(&trees, &alembic(&["ea0000000002", "c10000000001"]), Target::Full).unwrap();
+    assert_eq!(revision_ids(&plan), strings(&["eb0000000002", "ee0000000003"]));
+    assert_eq!(plan.revisions[0].row, RowChange::Insert);
+    assert_eq!(
+        plan.revisions[1].row,
+        RowChange::Update { from: "ea0000000002".into(), delete: vec!["eb0000000002".into()] }
+    );
+    assert_eq!(check(&trees, &alembic(&["ee0000000003", "c10000000001"])).unwrap().outcome, CheckOutcome::UpToDate);
+}
+
+#[test]
+fn depends_on_orders_a_contract_revision_after_its_expand_dependency() {
+    let trees = fixture("depends_on").unwrap();
+    let plan = plan_sync(&trees, &empty(), Target::Full).unwrap();
+    assert_eq!(revision_ids(&plan), strings(&["aaaa00000000", "e10000000001", "c10000000001"]));
+    let plan = plan_sync(&trees, &empty(), Target::Expand).unwrap();
+    assert_eq!(revision_ids(&plan), strings(&["aaaa00000000", "e10000000001"]));
+    assert_eq!(
+        plan_sync(&trees, &alembic(&["aaaa00000000"]), Target::Contract).unwrap_err(),
+        PlanError::ContractBeforeExpand
+    );
+    let plan = plan_sync(&trees, &alembic(&["e10000000001"]), Target::Contract).unwrap();
+    assert_eq!(revision_ids(&plan), strings(&["c10000000001"]));
+    // depends_on orders revisions; it does not make the contract revision a child.
+    assert!(trees.graph.is_head("e10000000001") && trees.graph.is_head("c10000000001"));
+}
+
+#[test]
+fn broken_fixture_trees_are_refused_naming_the_fault() {
+    for (name, expected) in [
+        ("two_heads", "the expand branch has two heads, 'ea0000000002'"),
+        ("cycle", "is on a cycle of down_revision links"),
+        ("missing_parent", "down_revision 'f00f00f00f00' of revision 'e10000000001' does not exist"),
+    ] {
+        let error = fixture(name).unwrap_err().to_string();
+        assert!(error.contains(expected), "{name}: {error}");
+    }
+    let trees = fixture("base_only").unwrap();
+    assert_eq!(revision_ids(&plan_sync(&trees, &empty(), Target::Full).unwrap()), strings(&["aaaa00000000"]));
+}
+
+fn legacy_with_alembic(version: i64, rows: &[&str]) -> DatabaseState {
+    DatabaseState { alembic_versions: Some(strings(rows)), ..legacy(version) }
+}
+
+#[test]
+fn rebuild_of_a_fresh_path_database_stops_at_each_recorded_revision() {
+    let rebuild = plan_recorded(trees(), &alembic(&[EXPAND[2], CONTRACT[0]])).unwrap();
+    assert!(rebuild.legacy_start.is_empty() && rebuild.plan.legacy.is_empty() && rebuild.plan.stamp.is_none());
+    assert!(rebuild.plan.create_version_table);
+    assert_eq!(revision_ids(&rebuild.plan), strings(&[BASE, EXPAND[0], EXPAND[1], EXPAND[2], CONTRACT[0]]));
+    assert_eq!(rebuild.plan.revisions[0].row, RowChange::Insert);
+}
+
+#[test]
+fn rebuild_of_an_expanded_database_leaves_contract_out() {
+    let rebuild = plan_recorded(trees(), &alembic(&[EXPAND[5]])).unwrap();
+    let expected: Vec<&str> = [BASE].into_iter().chain(EXPAND).collect();
+    assert_eq!(revision_ids(&rebuild.plan), strings(&expected));
+}
+
+#[test]
+fn rebuild_of_a_legacy_database_runs_the_legacy_versions_it_records() {
+    let rebuild = plan_recorded(trees(), &legacy(75)).unwrap();
+    let starts: Vec<i64> = rebuild.legacy_start.iter().map(|(_, version)| *version).collect();
+    assert_eq!(starts, [72, 72, 72]);
+    let steps: Vec<(String, i64)> =
+        rebuild.plan.legacy.iter().map(|step| (step.repository.repository_id.clone(), step.version.number)).collect();
+    let mut expected = Vec::new();
+    for id in ["keystone_expand", "keystone_data_migrate", "keystone_contract"] {
+        expected.extend((73..=75).map(|version| (id.to_owned(), version)));
+    }
+    assert_eq!(steps, expected);
+    assert!(rebuild.plan.stamp.is_none() && rebuild.plan.revisions.is_empty() && !rebuild.plan.create_version_table);
+}
+
+#[test]
+fn rebuild_of_a_stamped_database_goes_through_the_legacy_layer_and_the_stamp() {
+    let rebuild = plan_recorded(trees(), &legacy_with_alembic(79, &[EXPAND[5], CONTRACT[2]])).unwrap();
+    assert_eq!(rebuild.plan.legacy.len(), 3 * 7);
+    assert_eq!(rebuild.plan.stamp.map(|base| base.id.as_str()), Some(BASE));
+    let expected: Vec<&str> = EXPAND.into_iter().chain(CONTRACT).collect();
+    assert_eq!(revision_ids(&rebuild.plan), strings(&expected));
+    assert_eq!(rebuild.plan.revisions[0].row, RowChange::Update { from: BASE.into(), delete: vec![] });
+}
+
+#[test]
+fn rebuild_of_nothing_recorded_is_empty_and_bad_rows_are_refused() {
+    let rebuild = plan_recorded(trees(), &empty()).unwrap();
+    assert!(rebuild.plan.is_empty() && rebuild.legacy_start.is_empty());
+    assert_eq!(
+        plan_recorded(trees(), &alembic(&["0123456789ab"])).unwrap_err(),
+        PlanError::UnknownRevision("0123456789ab".into())
+    );
+    assert!(matches!(plan_recorded(trees(), &legacy(70)).unwrap_err(), PlanError::LegacyTooOld { .. }));
+    assert!(matches!(plan_recorded(trees(), &legacy(80)).unwrap_err(), PlanError::LegacyTooNew { .. }));
 }

@@ -42,8 +42,37 @@ impl OneOrMany {
     }
 }
 
+/// The revisions of an alembic tree and the heads its `EXPAND_HEAD` / `CONTRACT_HEAD` files
+/// declare (with the file), read without validating the graph: what `revision` needs to
+/// find a branch's heads in a tree that has two of them.
+#[derive(Debug)]
+pub struct ScannedTree {
+    /// Every revision, in folder order.
+    pub revisions: Vec<Revision>,
+    /// `(branch, file, id)` for each head file.
+    pub declared_heads: Vec<(Branch, String, String)>,
+}
+
 /// Parses an alembic tree given as files and validates its graph.
 pub fn parse(root: &str, files: &[TreeFile]) -> Result<RevisionGraph, TreeError> {
+    let ScannedTree { revisions, declared_heads } = scan(root, files)?;
+    let graph = RevisionGraph::new(revisions)?;
+    for (branch, path, declared) in declared_heads {
+        let actual = graph.head(branch).map(|revision| revision.id.as_str());
+        if actual != Some(declared.as_str()) {
+            return Err(TreeError::Graph(crate::graph::GraphError(format!(
+                "{} says the {branch} head is {declared:?}, but the graph's {branch} head is {}",
+                shown(root, &path),
+                actual.map_or("missing".to_owned(), |id| format!("{id:?}")),
+            ))));
+        }
+    }
+    Ok(graph)
+}
+
+/// Reads an alembic tree's revisions strictly (files, metadata, SQL), without building the
+/// graph.
+pub fn scan(root: &str, files: &[TreeFile]) -> Result<ScannedTree, TreeError> {
     let mut revisions = Vec::new();
     let mut declared_heads = Vec::new();
     for (dir, files) in by_folder(files) {
@@ -93,18 +122,7 @@ pub fn parse(root: &str, files: &[TreeFile]) -> Result<RevisionGraph, TreeError>
     if revisions.is_empty() {
         return Err(TreeError::Empty(root.to_owned()));
     }
-    let graph = RevisionGraph::new(revisions)?;
-    for (branch, path, declared) in declared_heads {
-        let actual = graph.head(branch).map(|revision| revision.id.as_str());
-        if actual != Some(declared.as_str()) {
-            return Err(TreeError::Graph(crate::graph::GraphError(format!(
-                "{} says the {branch} head is {declared:?}, but the graph's {branch} head is {}",
-                shown(root, &path),
-                actual.map_or("missing".to_owned(), |id| format!("{id:?}")),
-            ))));
-        }
-    }
-    Ok(graph)
+    Ok(ScannedTree { revisions, declared_heads })
 }
 
 /// The branch a revision folder's location promises (`<release>/expand/<rev>_<slug>`).

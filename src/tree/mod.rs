@@ -157,6 +157,14 @@ pub struct MigrationTrees {
     pub graph: RevisionGraph,
 }
 
+/// The name the embedded alembic tree goes by in messages (its folder in the repository).
+pub const EMBEDDED_ALEMBIC_ROOT: &str = "alembic_versions";
+
+/// The files of the alembic tree embedded in this binary, as they were at build time.
+pub fn embedded_alembic_files() -> Vec<TreeFile> {
+    embedded::alembic_files()
+}
+
 impl MigrationTrees {
     /// Keystone's trees as embedded in this binary.
     pub fn embedded() -> Result<MigrationTrees, TreeError> {
@@ -164,7 +172,7 @@ impl MigrationTrees {
         let trees = MigrationTrees::from_files(
             "legacy_migrations",
             &embedded::legacy_files(),
-            "alembic_versions",
+            EMBEDDED_ALEMBIC_ROOT,
             &embedded::alembic_files(),
         );
         SPLIT_LATER.set(false);
@@ -239,7 +247,7 @@ fn by_folder(files: &[TreeFile]) -> std::collections::BTreeMap<&str, Vec<&TreeFi
 }
 
 /// Joins a tree root and a relative path for messages.
-fn shown(root: &str, path: &str) -> String {
+pub(crate) fn shown(root: &str, path: &str) -> String {
     if root.is_empty() {
         path.to_owned()
     } else if path.is_empty() {

@@ -630,6 +630,13 @@ impl TestDb {
             .join("tests/fixtures/keystone")
             .join(release)
             .join(self.engine.name());
+        self.load_keystone_dump(&folder);
+    }
+
+    /// Loads a dump of a database keystone-manage migrated (`schema.sql` and `versions.txt` as
+    /// `../shared/tools/dump_schema.py` writes them, for this engine), with its version rows
+    /// and the root-domain row.
+    pub fn load_keystone_dump(&mut self, folder: &Path) {
         let schema = fs::read_to_string(folder.join("schema.sql")).expect("fixture schema");
         let versions = fs::read_to_string(folder.join("versions.txt")).expect("fixture versions");
         match self.engine {
@@ -709,16 +716,19 @@ impl TestDb {
                 format!("process {} writing to", std::process::id())
             }
             Engine::Postgresql => {
+                self.conn().exec("SET application_name = 'test holder on node9'");
                 self.conn().exec("SELECT pg_advisory_lock(6004514643731611649)");
-                "PostgreSQL session".to_owned()
+                // Named as strata names its own holders: the session's start time comes from
+                // the server, then its age and the session.
+                "test holder on node9, started ".to_owned()
             }
             Engine::Mysql => {
                 self.conn().exec(LOCK_TABLE_SQL);
                 // The test's own connection is alive: the holder is busy, not dead.
                 self.conn().exec(
-                    "INSERT INTO strata_db_sync_lock VALUES (1, 'test holder on node9', CONCAT(@@hostname, ':', @@port), CURRENT_USER(), CONNECTION_ID(), CONNECTION_ID(), 0)",
+                    "INSERT INTO strata_db_sync_lock VALUES (1, 'test holder on node9, started 2026-11-28 23:04:20+00:00', CONCAT(@@hostname, ':', @@port), CURRENT_USER(), CONNECTION_ID(), CONNECTION_ID(), 0)",
                 );
-                "test holder on node9".to_owned()
+                "test holder on node9, started ".to_owned()
             }
         }
     }

@@ -19,6 +19,8 @@ CREATE TABLE _alembic_tmp_service_provider (
 
 INSERT INTO _alembic_tmp_service_provider (auth_url, id, enabled, description, sp_url, relay_state_prefix) SELECT auth_url, id, enabled, description, sp_url, relay_state_prefix FROM service_provider;
 
+-- strata: allow expand-drop-table: keystone 11c3b243b4cb, alembic batch rebuild of service_provider on SQLite to drop the relay_state_prefix default; keystone's test_sql_banned_operations bans nothing on SQLite, where batch mode recreates the table. The rows are already in _alembic_tmp_service_provider, which takes the name service_provider by the next statement.
 DROP TABLE service_provider;
 
+-- strata: allow expand-rename: keystone 11c3b243b4cb, the same batch rebuild: the new table takes back the name service_provider, so old code finds the table it knew (test_sql_banned_operations: no banned operations on SQLite).
 ALTER TABLE _alembic_tmp_service_provider RENAME TO service_provider;
