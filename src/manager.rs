@@ -210,6 +210,15 @@ pub fn verify(url: &DatabaseUrl, trees: &MigrationTrees) -> Result<VerifyReport>
                 .drop_now()
                 .inspect_err(|error| log::error!("could not drop the scratch database: {error}"))
                 .is_ok();
+            // The failed statement ran on the scratch schema: db_sync's advice on what of it
+            // is applied, and how to resume, does not apply to the database being checked.
+            let source = match source {
+                DbError::Statement(mut failure) => {
+                    failure.applied = "the database being checked was not changed".to_owned();
+                    DbError::Statement(failure)
+                }
+                other => other,
+            };
             return Err(Error::VerifyBuild { scratch: name, dropped, source });
         }
     };

@@ -6,9 +6,26 @@ use std::io::{BufRead, BufReader};
 use std::time::{Duration, Instant};
 
 use crate::support::{copy_alembic_tree, Engine, TestDb};
+use crate::sync::{embedded_trees, CONTRACT_HEAD, EXPAND_HEAD};
 
-/// The last expand revision, whose SQL the tests below change after `db_sync` ran it.
-const LAST_EXPAND: &str = "2026.1/expand/742c857f1dfb_add_index_in_revocation_event";
+/// The SQL file of the expand head that `db.engine` runs, in the tree copied to `alembic`:
+/// the tests below change it after `db_sync` ran the revision.
+fn expand_head_sql(alembic: &std::path::Path, db: &TestDb) -> std::path::PathBuf {
+    let graph = &embedded_trees().graph;
+    let head = graph.get(&EXPAND_HEAD).expect("the expand head is in the tree");
+    let folder = alembic.join(head.path.strip_prefix("alembic_versions/").expect("embedded paths start with the tree"));
+    let own = folder.join(format!("up.{}.sql", db.engine.name()));
+    if own.exists() {
+        own
+    } else {
+        folder.join("up.sql")
+    }
+}
+
+/// How `verify` names a database at both heads.
+fn at_heads() -> String {
+    format!("(expand {}, contract {})", &*EXPAND_HEAD, &*CONTRACT_HEAD)
+}
 
 /// `verify` as JSON.
 fn verify_json(db: &mut TestDb, extra: &[&str]) -> (i32, serde_json::Value) {
@@ -45,7 +62,7 @@ dbtest!(an_up_to_date_database_verifies_clean_and_is_only_read, |db| {
     db.manage(&["db_sync"]).expect(0);
     let before = db.fingerprint();
     let run = db.manage(&["verify"]);
-    run.expect(0).stdout_has("The schema matches its recorded revisions (expand 742c857f1dfb, contract c88cdce8f248)");
+    run.expect(0).stdout_has(&format!("The schema matches its recorded revisions {}", at_heads()));
     if db.engine != Engine::Sqlite {
         let name = scratch_name(&run.stderr).unwrap_or_else(|| panic!("no scratch database named\n{run}"));
         assert!(!database_exists(db, &name), "{name} was left behind\n{run}");
@@ -55,7 +72,7 @@ dbtest!(an_up_to_date_database_verifies_clean_and_is_only_read, |db| {
     assert_eq!(report["exit_status"], 0);
     assert_eq!(report["identical"], true);
     assert_eq!(report["dialect"], db.engine.name());
-    assert_eq!(report["expand"]["current"], "742c857f1dfb");
+    assert_eq!(report["expand"]["current"], &*EXPAND_HEAD);
     assert_eq!(report["differences"], serde_json::json!([]));
     assert!(report["tables_compared"].as_u64().unwrap() > 40, "{report}");
     assert_eq!(db.fingerprint(), before, "verify changed the database");
@@ -119,7 +136,7 @@ dbtest!(hand_made_drift_exits_5_and_names_table_and_object, |db| {
 dbtest!(a_middle_revision_and_a_legacy_database_verify_against_their_own_revisions, |db| {
     // Expanded only: the contract branch's changes are not expected.
     db.manage(&["db_sync", "--expand"]).expect(0);
-    db.manage(&["verify"]).expect(0).stdout_has("(expand 742c857f1dfb)");
+    db.manage(&["verify"]).expect(0).stdout_has(&format!("(expand {})", &*EXPAND_HEAD));
     // Legacy control at 75, reached by running db_sync's own script for the legacy
     // versions 073 to 075 in the engine's client (db_sync itself always goes on to 79).
     db.reset();
@@ -161,18 +178,21 @@ dbtest!(databases_keystone_manage_migrated_verify_clean, |db| {
     db.manage(&["verify"]).expect(0).stdout_has("(legacy 79)");
     // Fast-forwarded by strata from there: legacy layer, stamp, both branches.
     db.manage(&["db_sync"]).expect(0);
-    db.manage(&["verify"]).expect(0).stdout_has("(expand 742c857f1dfb, contract c88cdce8f248)");
+    db.manage(&["verify"]).expect(0).stdout_has(&at_heads());
 });
 
 dbtest!(a_failed_build_leaves_no_scratch_database, |db| {
     db.manage(&["db_sync"]).expect(0);
     let alembic = copy_alembic_tree(db.dir.path());
-    let file = alembic.join(LAST_EXPAND).join(format!("up.{}.sql", db.engine.name()));
+    let file = expand_head_sql(&alembic, db);
     let text = std::fs::read_to_string(&file).unwrap();
     std::fs::write(&file, format!("{text}\n;\nINSERT INTO strata_no_such_table VALUES (1);\n")).unwrap();
     let run = db.manage(&["--alembic-dir", alembic.to_str().unwrap(), "verify"]);
     run.fails_with("verify could not build the schema the recorded revisions produce");
-    run.fails_with("742c857f1dfb");
+    run.fails_with(&EXPAND_HEAD);
+    // The statement failed on the scratch schema: no db_sync advice about the database.
+    run.fails_with("the database being checked was not changed");
+    assert!(!run.stderr.contains("db_sync again"), "{run}");
     if db.engine != Engine::Sqlite {
         let name =
             scratch_name(run.error_line()).unwrap_or_else(|| panic!("the error names no scratch database\n{run}"));
@@ -187,7 +207,7 @@ dbtest!(an_interrupted_verify_drops_its_scratch_database, |db| {
     }
     db.manage(&["db_sync"]).expect(0);
     let alembic = copy_alembic_tree(db.dir.path());
-    let file = alembic.join(LAST_EXPAND).join(format!("up.{}.sql", db.engine.name()));
+    let file = expand_head_sql(&alembic, db);
     let sleep = if db.engine == Engine::Postgresql { "SELECT pg_sleep(60)" } else { "DO SLEEP(60)" };
     let text = std::fs::read_to_string(&file).unwrap();
     std::fs::write(&file, format!("{sleep};\n{text}")).unwrap();
