@@ -31,5 +31,8 @@ mod safety;
 mod snapshots;
 /// Fresh, phased and repeated `db_sync`, with `--check` and `db_version` at every step.
 mod sync;
+/// TLS end to end: PostgreSQL's sslmode and MySQL's ssl_mode against servers with and
+/// without TLS, sessions proven encrypted, certificate and host checks refused clearly.
+mod tls;
 /// `verify`, the schema drift check, and its scratch database.
 mod verify;

@@ -432,9 +432,19 @@ struct LockWatch {
 fn open_session(opts: &mysql_async::Opts, charset: Option<&str>) -> Result<MysqlConnection, DriverError> {
     let lost = |error: &dyn std::fmt::Display| error.to_string();
     let mut conn = runtime::open(|| async move {
-        let conn = mysql_async::Conn::new(opts.clone())
-            .await
-            .map_err(|error| DriverError::new(ErrorKind::ConnectionLost, None, &lost(&error), error))?;
+        let conn = mysql_async::Conn::new(opts.clone()).await.map_err(|error| {
+            let message = match &error {
+                // The driver's words ("Client asked for SSL ...") name neither the setting
+                // nor what to do.
+                mysql_async::Error::Driver(mysql_async::DriverError::NoClientSslFlagFromServer) => {
+                    "the server does not offer TLS, which ssl_mode REQUIRED, VERIFY_CA and VERIFY_IDENTITY (or ssl_ca, \
+                     ssl_cert) demand: enable TLS on the server, or connect with ssl_mode=PREFERRED"
+                        .to_owned()
+                }
+                other => lost(other),
+            };
+            DriverError::new(ErrorKind::ConnectionLost, None, &message, error)
+        })?;
         AsyncMysqlConnection::try_from(conn)
             .await
             .map_err(|error| DriverError::new(ErrorKind::ConnectionLost, None, &lost(&error), error))
