@@ -58,6 +58,9 @@ pub(super) struct PostgresBackend {
 pub(super) struct Session {
     pub(super) config: tokio_postgres::Config,
     pub(super) tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
+    /// The root certificate the server's is checked against (`sslrootcert` or libpq's
+    /// default), for error messages.
+    pub(super) root_cert: Option<std::path::PathBuf>,
 }
 
 /// The advisory lock, held by a dedicated connection: if this process dies, the server
@@ -269,12 +272,13 @@ pub(super) fn session(url: &DatabaseUrl) -> Result<Session, DriverError> {
         key_password_given: url.param("sslpassword").is_some(),
     };
     let tls = tls::client_config(mode, &files).map_err(bad)?;
+    let root_cert = tls::root_cert(&files);
     config.ssl_mode(match mode {
         SslMode::Disable => tokio_postgres::config::SslMode::Disable,
         SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
         SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => tokio_postgres::config::SslMode::Require,
     });
-    Ok(Session { config, tls: tls.map(tokio_postgres_rustls::MakeRustlsConnect::new) })
+    Ok(Session { config, tls: tls.map(tokio_postgres_rustls::MakeRustlsConnect::new), root_cert })
 }
 
 /// Opens a session.
@@ -283,12 +287,21 @@ fn open(session: &Session) -> Result<PgConnection, DriverError> {
     let failed = |error: tokio_postgres::Error| {
         let mut message = error.to_string();
         let mut source = std::error::Error::source(&error);
+        let mut hint = None;
         while let Some(cause) = source {
             let cause_text = cause.to_string();
             if !message.contains(&cause_text) {
                 message = format!("{message}: {cause_text}");
             }
+            // The TLS error sits inside an I/O error, whose source() skips it.
+            let tls_error = cause.downcast_ref::<rustls::Error>().or_else(|| {
+                cause.downcast_ref::<std::io::Error>()?.get_ref()?.downcast_ref::<rustls::Error>()
+            });
+            hint = hint.or_else(|| tls_error.and_then(|error| tls::hint(error, session.root_cert.as_deref())));
             source = cause.source();
+        }
+        if let Some(hint) = hint {
+            message = format!("{message}; {hint}");
         }
         DriverError::new(super::ErrorKind::ConnectionLost, None, &message, error)
     };

@@ -70,10 +70,7 @@ pub(crate) fn client_config(mode: SslMode, files: &TlsFiles) -> Result<Option<Cl
     let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
         .map_err(|error| format!("cannot set up TLS: {error}"))?;
-    let root_cert = files.root_cert.clone().or_else(|| {
-        let default = PathBuf::from(std::env::var_os("HOME")?).join(".postgresql/root.crt");
-        default.exists().then_some(default)
-    });
+    let root_cert = root_cert(files);
     let check = match (mode, &root_cert) {
         (SslMode::VerifyFull, _) => Check::Full,
         (SslMode::VerifyCa, _) | (SslMode::Require, Some(_)) => Check::Chain,
@@ -124,6 +121,32 @@ pub(crate) fn client_config(mode: SslMode, files: &TlsFiles) -> Result<Option<Cl
         _ => return Err("sslcert and sslkey go together: give both or neither".to_owned()),
     };
     Ok(Some(config))
+}
+
+/// The root certificate a connection checks the server's against: `sslrootcert`, else
+/// libpq's default `~/.postgresql/root.crt` if it exists.
+pub(crate) fn root_cert(files: &TlsFiles) -> Option<PathBuf> {
+    files.root_cert.clone().or_else(|| {
+        let default = PathBuf::from(std::env::var_os("HOME")?).join(".postgresql/root.crt");
+        default.exists().then_some(default)
+    })
+}
+
+/// What to do about a refused server certificate, when rustls's words do not say it.
+pub(crate) fn hint(error: &rustls::Error, root_cert: Option<&std::path::Path>) -> Option<String> {
+    use rustls::CertificateError;
+    let rustls::Error::InvalidCertificate(error) = error else { return None };
+    let root = root_cert.map_or_else(|| "sslrootcert".to_owned(), |path| format!("sslrootcert {}", path.display()));
+    match error {
+        CertificateError::UnknownIssuer | CertificateError::BadSignature => Some(format!(
+            "the server's certificate was not issued by a certificate in {root}: give the CA certificate that issued it"
+        )),
+        CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => Some(
+            "connect by a host name the certificate names, or use sslmode=verify-ca to check the certificate chain only"
+                .to_owned(),
+        ),
+        _ => None,
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
