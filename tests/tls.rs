@@ -209,8 +209,7 @@ fn galera_ssl_mode_required_encrypts_the_session_and_db_sync_works() {
         );
         db.conn().exec(&sql);
         let user = format!("{account}:tls-only");
-        manage_url(db, &galera_url(&user, "127.0.0.1", db, "ssl_mode=DISABLED"), &["db_version"])
-            .fails_with("(1045)");
+        manage_url(db, &galera_url(&user, "127.0.0.1", db, "ssl_mode=DISABLED"), &["db_version"]).fails_with("(1045)");
         let url = galera_url(&user, "127.0.0.1", db, "ssl_mode=REQUIRED");
         manage_url(db, &url, &["db_sync"]).expect(0);
         manage_url(db, &url, &["db_sync", "--check"]).expect(0);

@@ -294,9 +294,9 @@ fn open(session: &Session) -> Result<PgConnection, DriverError> {
                 message = format!("{message}: {cause_text}");
             }
             // The TLS error sits inside an I/O error, whose source() skips it.
-            let tls_error = cause.downcast_ref::<rustls::Error>().or_else(|| {
-                cause.downcast_ref::<std::io::Error>()?.get_ref()?.downcast_ref::<rustls::Error>()
-            });
+            let tls_error = cause
+                .downcast_ref::<rustls::Error>()
+                .or_else(|| cause.downcast_ref::<std::io::Error>()?.get_ref()?.downcast_ref::<rustls::Error>());
             hint = hint.or_else(|| tls_error.and_then(|error| tls::hint(error, session.root_cert.as_deref())));
             source = cause.source();
         }
