@@ -15,6 +15,19 @@ mod postgresql {
     use crate::backend::postgres::{conninfo, session};
 
     #[test]
+    fn a_refused_certificate_gets_a_hint_naming_the_root_certificate_or_the_way_out() {
+        use crate::backend::tls::hint;
+        use rustls::{CertificateError, Error};
+        let root = std::path::Path::new("/etc/ca.pem");
+        let wrong_ca = hint(&Error::InvalidCertificate(CertificateError::UnknownIssuer), Some(root)).unwrap();
+        assert!(wrong_ca.contains("sslrootcert /etc/ca.pem") && wrong_ca.contains("CA certificate"), "{wrong_ca}");
+        let name = hint(&Error::InvalidCertificate(CertificateError::NotValidForName), Some(root)).unwrap();
+        assert!(name.contains("sslmode=verify-ca"), "{name}");
+        assert_eq!(hint(&Error::InvalidCertificate(CertificateError::Expired), Some(root)), None);
+        assert_eq!(hint(&Error::DecryptError, None), None);
+    }
+
+    #[test]
     fn conninfo_quotes_values_and_leaves_tls_to_strata() {
         let info = conninfo(&url(
             "postgresql://ks:it%27s%5Cme@db.example.org:5433/keystone?sslmode=require&sslrootcert=/ca.pem&application_name=x&foo=bar",
