@@ -214,6 +214,10 @@ fn galera_ssl_mode_required_encrypts_the_session_and_db_sync_works() {
         manage_url(db, &url, &["db_sync"]).expect(0);
         manage_url(db, &url, &["db_sync", "--check"]).expect(0);
         assert_eq!(db.fingerprint(), fresh_fingerprint(Backend::Galera));
+        // PREFERRED, written or as the default, encrypts too when the server offers TLS.
+        for params in ["ssl_mode=PREFERRED", "charset=utf8mb4"] {
+            manage_url(db, &galera_url(&user, "127.0.0.1", db, params), &["db_sync", "--check"]).expect(0);
+        }
         db.conn().exec(&format!("DROP USER '{account}'@'127.0.0.1'"));
     });
 }
@@ -267,7 +271,7 @@ fn galera_verify_ca_does_not_check_the_host_name() {
 }
 
 /// The standalone server has TLS off: `ssl_mode=REQUIRED` is refused with one clear line,
-/// exit 1, and nothing changed.
+/// exit 1, and nothing changed; `PREFERRED` connects without TLS.
 #[test]
 fn mysql_ssl_mode_required_against_a_server_without_tls_is_refused() {
     TestDb::run(Engine::Mysql, "tls_mysql_no_tls", |db| {
@@ -284,5 +288,8 @@ fn mysql_ssl_mode_required_against_a_server_without_tls_is_refused() {
         let url = format!("mysql+pymysql://root@127.0.0.1:3306/{}?ssl_mode=REQUIRED", db.name);
         manage_url(db, &url, &["db_sync"]).fails_with("TLS");
         assert_eq!(db.fingerprint(), before, "a refused connection changed the database");
+        // PREFERRED (the default) falls back to an unencrypted session.
+        let preferred = format!("mysql+pymysql://root@127.0.0.1:3306/{}?ssl_mode=PREFERRED", db.name);
+        manage_url(db, &preferred, &["db_sync"]).expect(0);
     });
 }

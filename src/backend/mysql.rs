@@ -160,7 +160,7 @@ fn query<T>(
 /// A MySQL or MariaDB database.
 pub(super) struct MysqlBackend {
     conn: MysqlConnection,
-    opts: mysql_async::Opts,
+    opts: ClientOptions,
     charset: Option<String>,
     /// `CONNECTION_ID()` of `conn`.
     work_connection_id: i64,
@@ -429,10 +429,22 @@ struct LockWatch {
 
 /// A new session: English messages (what the operator reads; strata itself decides by
 /// error number) and, on Galera, causal reads.
-fn open_session(opts: &mysql_async::Opts, charset: Option<&str>) -> Result<MysqlConnection, DriverError> {
+fn open_session(opts: &ClientOptions, charset: Option<&str>) -> Result<MysqlConnection, DriverError> {
     let lost = |error: &dyn std::fmt::Display| error.to_string();
     let mut conn = runtime::open(|| async move {
-        let conn = mysql_async::Conn::new(opts.clone()).await.map_err(|error| {
+        let connected = match mysql_async::Conn::new(opts.opts.clone()).await {
+            // PREFERRED, as libmysqlclient has it: encrypt when the server offers TLS, else
+            // connect without it.
+            Err(mysql_async::Error::Driver(mysql_async::DriverError::NoClientSslFlagFromServer))
+                if opts.tls_optional =>
+            {
+                log::debug!("the server offers no TLS: connecting without it (ssl_mode PREFERRED)");
+                let plain = mysql_async::OptsBuilder::from_opts(opts.opts.clone()).ssl_opts(None);
+                mysql_async::Conn::new(plain).await
+            }
+            other => other,
+        };
+        let conn = connected.map_err(|error| {
             let message = match &error {
                 // The driver's words ("Client asked for SSL ...") name neither the setting
                 // nor what to do.
@@ -880,7 +892,7 @@ pub(super) fn connect(url: &DatabaseUrl) -> Result<MysqlBackend, DbError> {
 /// The client's options, as libmysqlclient would take the URL: `localhost` (or no host)
 /// means the server's local socket, other hosts TCP; affected-row counts are rows matched,
 /// as diesel expects; the server's socket is never substituted for a TCP address.
-pub(super) fn client_options(url: &DatabaseUrl) -> Result<mysql_async::Opts, String> {
+pub(super) fn client_options(url: &DatabaseUrl) -> Result<ClientOptions, String> {
     let Target::Server(server) = &url.target else { unreachable!("mysql URLs always name a server") };
     for (key, _) in &url.params {
         if !PASSED_THROUGH.contains(&key.as_str()) {
@@ -891,7 +903,7 @@ pub(super) fn client_options(url: &DatabaseUrl) -> Result<mysql_async::Opts, Str
     let socket = url.param("unix_socket").map(str::to_owned).or_else(|| {
         (host == "localhost").then(|| std::env::var("MYSQL_UNIX_PORT").unwrap_or_else(|_| DEFAULT_SOCKET.to_owned()))
     });
-    Ok(mysql_async::OptsBuilder::default()
+    let opts = mysql_async::OptsBuilder::default()
         .ip_or_hostname(host)
         .tcp_port(server.port.unwrap_or(3306))
         .socket(socket)
@@ -902,27 +914,49 @@ pub(super) fn client_options(url: &DatabaseUrl) -> Result<mysql_async::Opts, Str
         .client_found_rows(true)
         .stmt_cache_size(0)
         .ssl_opts(ssl_options(url)?)
-        .into())
+        .into();
+    Ok(ClientOptions { opts, tls_optional: ssl_mode(url) == "PREFERRED" })
+}
+
+/// The client's options, and whether TLS may be given up when the server offers none.
+#[derive(Clone)]
+pub(super) struct ClientOptions {
+    opts: mysql_async::Opts,
+    tls_optional: bool,
+}
+
+impl std::ops::Deref for ClientOptions {
+    type Target = mysql_async::Opts;
+    fn deref(&self) -> &mysql_async::Opts {
+        &self.opts
+    }
+}
+
+/// `ssl_mode` in capitals, or its default: `VERIFY_CA` with `ssl_ca`, `REQUIRED` with a
+/// client certificate, else `PREFERRED`.
+fn ssl_mode(url: &DatabaseUrl) -> String {
+    match url.param("ssl_mode") {
+        Some(mode) => mode.to_ascii_uppercase(),
+        None if url.param("ssl_ca").is_some() => "VERIFY_CA".to_owned(),
+        None if url.param("ssl_cert").is_some() || url.param("ssl_key").is_some() => "REQUIRED".to_owned(),
+        None => "PREFERRED".to_owned(),
+    }
 }
 
 /// TLS as MySQL's `ssl_mode`, `ssl_ca`, `ssl_cert` and `ssl_key` ask for it (rustls):
-/// `DISABLED` and `PREFERRED` (the default without `ssl_ca`) connect without TLS;
-/// `REQUIRED` encrypts without checking the certificate unless `ssl_ca` is given;
+/// `DISABLED` connects without TLS; `PREFERRED` (the default without `ssl_ca`) and
+/// `REQUIRED` encrypt without checking the certificate unless `ssl_ca` is given, and
+/// `PREFERRED` connects without TLS to a server that offers none (see [`open_session`]);
 /// `VERIFY_CA` (the default with `ssl_ca`) checks the chain, `VERIFY_IDENTITY` the host name
 /// too (against `ssl_ca`, or the built-in web roots without it). Known bug: mysql_async 0.36
 /// recognises a name mismatch by rustls's former message text, so with rustls 0.23.46 the
 /// name is checked whenever the chain is (tests/tls.rs keeps an ignored test of it).
 pub(super) fn ssl_options(url: &DatabaseUrl) -> Result<Option<mysql_async::SslOpts>, String> {
     let ca = url.param("ssl_ca").map(std::path::PathBuf::from);
-    let mode = match url.param("ssl_mode") {
-        Some(mode) => mode.to_ascii_uppercase(),
-        None if ca.is_some() => "VERIFY_CA".to_owned(),
-        None if url.param("ssl_cert").is_some() || url.param("ssl_key").is_some() => "REQUIRED".to_owned(),
-        None => "PREFERRED".to_owned(),
-    };
+    let mode = ssl_mode(url);
     let (check_chain, check_name) = match mode.as_str() {
-        "DISABLED" | "PREFERRED" => return Ok(None),
-        "REQUIRED" => (ca.is_some(), false),
+        "DISABLED" => return Ok(None),
+        "PREFERRED" | "REQUIRED" => (ca.is_some(), false),
         "VERIFY_CA" => (true, false),
         "VERIFY_IDENTITY" => (true, true),
         other => {

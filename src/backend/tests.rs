@@ -89,8 +89,13 @@ mod mysql {
     #[test]
     fn ssl_mode_decides_what_is_checked() {
         let opts = |raw: &str| ssl_options(&url(raw));
-        assert!(opts("mysql://u@h/db").unwrap().is_none());
-        assert!(opts("mysql://u@h/db?ssl_mode=PREFERRED").unwrap().is_none());
+        assert!(opts("mysql://u@h/db?ssl_mode=DISABLED").unwrap().is_none());
+        // PREFERRED encrypts unchecked, as REQUIRED does; it only differs in falling back to
+        // no TLS when the server offers none.
+        let preferred = opts("mysql://u@h/db?ssl_mode=preferred").unwrap().unwrap();
+        assert!(preferred.accept_invalid_certs() && preferred.skip_domain_validation());
+        let default = opts("mysql://u@h/db").unwrap().unwrap();
+        assert!(default.accept_invalid_certs() && default.skip_domain_validation());
         let required = opts("mysql://u@h/db?ssl_mode=required").unwrap().unwrap();
         assert!(required.accept_invalid_certs() && required.skip_domain_validation());
         let ca = opts("mysql://u@h/db?ssl_ca=/ca.pem").unwrap().unwrap();
