@@ -80,6 +80,25 @@ pub(super) fn table_of<'c>(catalog: &'c mut Catalog, name: &str) -> Option<&'c m
     catalog.tables.get_mut(name)
 }
 
+/// Adds columns read as rows of (table, column, type, `YES`/`NO` nullable, default,
+/// collation) to their compared tables: the layout the server engines' column queries share.
+#[cfg(any(feature = "postgresql", feature = "mysql"))]
+pub(super) fn add_columns(catalog: &mut Catalog, rows: Vec<Row>) {
+    for row in rows {
+        if let Some(table) = table_of(catalog, &row.text(1)) {
+            table.columns.insert(
+                row.text(2),
+                crate::catalog::Column {
+                    data_type: row.text(3),
+                    nullable: row.text(4) == "YES",
+                    default: row.get(5),
+                    collation: row.get(6),
+                },
+            );
+        }
+    }
+}
+
 /// `CASCADE`, `SET NULL`, …: referential actions spelt one way on every engine.
 pub(super) fn action(text: &str) -> String {
     match text.trim().to_ascii_uppercase().as_str() {

@@ -6,8 +6,8 @@ use diesel::RunQueryDsl;
 
 use crate::backend::mysql::MysqlConnection;
 
-use super::{action, compared, generated_name, table_of, Row};
-use crate::catalog::{Catalog, Check, Column, ForeignKey, Index};
+use super::{action, add_columns, compared, generated_name, table_of, Row};
+use crate::catalog::{Catalog, Check, ForeignKey, Index};
 
 fn rows(conn: &mut MysqlConnection, sql: &str) -> diesel::QueryResult<Vec<Row>> {
     diesel::sql_query(sql).load::<Row>(conn)
@@ -39,19 +39,7 @@ pub(in crate::backend) fn read(conn: &mut MysqlConnection) -> diesel::QueryResul
          CONCAT(COLUMN_TYPE, IF(EXTRA = '', '', CONCAT(' ', EXTRA))) AS c3, IS_NULLABLE AS c4, COLUMN_DEFAULT AS c5, \
          COLLATION_NAME AS c6, NULL AS c7, NULL AS c8 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE()",
     )?;
-    for row in columns {
-        if let Some(table) = table_of(&mut catalog, &row.text(1)) {
-            table.columns.insert(
-                row.text(2),
-                Column {
-                    data_type: row.text(3),
-                    nullable: row.text(4) == "YES",
-                    default: row.get(5),
-                    collation: row.get(6),
-                },
-            );
-        }
-    }
+    add_columns(&mut catalog, columns);
     let statistics = rows(
         conn,
         "SELECT TABLE_NAME AS c1, INDEX_NAME AS c2, CAST(NON_UNIQUE AS CHAR) AS c3, \

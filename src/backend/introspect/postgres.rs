@@ -6,8 +6,8 @@ use diesel::RunQueryDsl;
 
 use crate::backend::postgres::PgConnection;
 
-use super::{action, compared, generated_name, table_of, Row};
-use crate::catalog::{Catalog, Check, Column, ForeignKey, Index, Unique};
+use super::{action, add_columns, compared, generated_name, table_of, Row};
+use crate::catalog::{Catalog, Check, ForeignKey, Index, Unique};
 
 fn rows(conn: &mut PgConnection, sql: &str) -> diesel::QueryResult<Vec<Row>> {
     diesel::sql_query(sql).load::<Row>(conn)
@@ -46,19 +46,7 @@ pub(in crate::backend) fn read(conn: &mut PgConnection) -> diesel::QueryResult<C
              {IN_SCHEMA} AND a.attnum > 0 AND NOT a.attisdropped"
         ),
     )?;
-    for row in columns {
-        if let Some(table) = table_of(&mut catalog, &row.text(1)) {
-            table.columns.insert(
-                row.text(2),
-                Column {
-                    data_type: row.text(3),
-                    nullable: row.text(4) == "YES",
-                    default: row.get(5),
-                    collation: row.get(6),
-                },
-            );
-        }
-    }
+    add_columns(&mut catalog, columns);
     // Column lists in key order, joined with the separator (char 31).
     let key_columns = |keys: &str, relation: &str| {
         format!(
