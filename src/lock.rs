@@ -6,9 +6,12 @@
 //! - PostgreSQL: a session advisory lock on a dedicated connection (dies with it);
 //! - SQLite: one `BEGIN IMMEDIATE` write transaction around the whole run (the file lock dies
 //!   with the process);
-//! - MySQL/MariaDB: a lock table whose creation is the lock (DDL is cluster-wide on Galera),
-//!   holding one row that names the holder, beats while it runs, and records the statement
-//!   in progress, so that an interrupted revision is detected and resumed.
+//! - MySQL/MariaDB: one committed row in `strata_db_sync_lock` (a table created with
+//!   `CREATE TABLE IF NOT EXISTS` and an explicit character set), so that on Galera the
+//!   cluster's certification decides between two nodes; the row names the holder and beats
+//!   while it runs, and a holder whose heartbeat and progress stopped is taken over. Progress
+//!   through a revision is recorded apart, in `strata_db_sync_progress`, so that an
+//!   interrupted revision is detected and resumed.
 //!
 //! `db_sync --check` and `db_version` take no lock.
 

@@ -13,7 +13,7 @@ use crate::dialect::Dialect;
 use crate::error::Result;
 use crate::executor::plan_units;
 use crate::plan::{plan_sync, PlanError, Target};
-use crate::state::{DatabaseState, Interrupted, UnitId};
+use crate::state::{DatabaseState, UnitId};
 use crate::tree::MigrationTrees;
 
 /// One unit of a dry run.
@@ -108,8 +108,8 @@ pub fn dry_run(trees: &MigrationTrees, state: &DatabaseState, dialect: Dialect, 
 /// (see [`ScriptWriter`] for what it leaves out). Refused for a database holding a unit an
 /// interrupted MySQL run left half-applied: only `db_sync` can resume it.
 pub fn script(trees: &MigrationTrees, state: &DatabaseState, dialect: Dialect, target: Target) -> Result<String> {
-    if let Some(Interrupted { unit, applied, holder }) = &state.interrupted {
-        return Err(PlanError::Interrupted { unit: unit.clone(), applied: *applied, holder: holder.clone() }.into());
+    if let Some(interrupted) = &state.interrupted {
+        return Err(PlanError::from(interrupted).into());
     }
     let plan = plan_sync(trees, state, target)?;
     let units = plan_units(&plan, dialect);

@@ -114,7 +114,7 @@ pub enum PlanError {
         expected: String,
     },
     /// A unit was started on MySQL and never recorded as finished (`--check` reports it).
-    #[error("a db_sync by {holder} started {unit}{} and has not finished it: it is still running, or it was interrupted; run strata-manage db_sync, which waits for a running one and otherwise resumes {unit}", progress(*.applied))]
+    #[error("{}", interrupted_message(unit, *.applied, holder, *.failed))]
     Interrupted {
         /// The unit.
         unit: UnitId,
@@ -122,6 +122,8 @@ pub enum PlanError {
         applied: usize,
         /// Who ran it.
         holder: String,
+        /// Whether that run recorded a failed statement.
+        failed: bool,
     },
     /// The unit recorded as interrupted is not the next one to run: the version rows were
     /// changed since.
@@ -145,6 +147,32 @@ pub enum PlanError {
 }
 
 /// " (statements 1 to N applied)", nothing when none is.
+impl From<&Interrupted> for PlanError {
+    fn from(interrupted: &Interrupted) -> PlanError {
+        PlanError::Interrupted {
+            unit: interrupted.unit.clone(),
+            applied: interrupted.applied,
+            holder: interrupted.holder.clone(),
+            failed: interrupted.failed,
+        }
+    }
+}
+
+/// What `--check` says of an unfinished unit: a failed statement needs its cause fixed; a
+/// unit that was only left (killed, or still running) needs another `db_sync`.
+fn interrupted_message(unit: &UnitId, applied: usize, holder: &str, failed: bool) -> String {
+    let applied_part = progress(applied);
+    if failed {
+        format!(
+            "a db_sync by {holder} stopped {unit}{applied_part} at a statement that failed: fix the cause that run reported (strata-manage db_sync shows it again), then run strata-manage db_sync, which resumes {unit}"
+        )
+    } else {
+        format!(
+            "a db_sync by {holder} started {unit}{applied_part} and has not finished it: it is still running, or it was interrupted; run strata-manage db_sync, which waits for a running one and otherwise resumes {unit}"
+        )
+    }
+}
+
 fn progress(applied: usize) -> String {
     match applied {
         0 => String::new(),
@@ -521,11 +549,7 @@ fn check_resumable(plan: &Plan<'_>, interrupted: &Interrupted) -> Result<(), Pla
 /// did not finish, if there is one.
 pub fn interrupted(state: &DatabaseState) -> Result<(), PlanError> {
     match &state.interrupted {
-        Some(interrupted) => Err(PlanError::Interrupted {
-            unit: interrupted.unit.clone(),
-            applied: interrupted.applied,
-            holder: interrupted.holder.clone(),
-        }),
+        Some(interrupted) => Err(PlanError::from(interrupted)),
         None => Ok(()),
     }
 }

@@ -1,6 +1,7 @@
-//! What the read-only commands report (`db_sync --check`, `db_version`, `current`, `history`,
-//! `heads`, `show`), as plain data. Every report serializes to the JSON that `--format json`
-//! prints; the CLI renders the text form from the same values, so the two cannot disagree.
+//! What the read-only commands report (`db_sync --check`, `db_sync --dry-run`, `db_version`,
+//! `current`, `history`, `heads`, `show`, `verify`), as plain data. Every report serializes to
+//! the JSON that `--format json` prints; the CLI renders the text form from the same values,
+//! so the two cannot disagree.
 //!
 //! Building a report is pure: migration trees and a [`DatabaseState`] in, a report out. The
 //! JSON schema is documented in README.md ("JSON output") and is stable: fields may be added
@@ -10,11 +11,13 @@ use std::time::Duration;
 
 use serde::{Serialize, Serializer};
 
+use crate::backend::VersionChange;
 use crate::dialect::Dialect;
 use crate::executor::SyncReport;
 use crate::graph::{Branch, LookupError, Revision};
+use crate::offline::{DryRun, UnitSummary};
 use crate::plan::{self, CheckOutcome, CheckReport, DbVersion, PlanError};
-use crate::state::{DatabaseState, Interrupted};
+use crate::state::{DatabaseState, Interrupted, UnitId};
 use crate::tree::MigrationTrees;
 
 /// The name of the command-line program, as the commands it suggests spell it.
@@ -149,6 +152,9 @@ pub struct InterruptedUnit {
     pub applied: usize,
     /// Who ran it (host, process, start time).
     pub holder: String,
+    /// Whether that run recorded that a statement failed: its cause must be fixed before
+    /// `db_sync` can resume the unit.
+    pub failed: bool,
 }
 
 impl From<&Interrupted> for InterruptedUnit {
@@ -157,6 +163,7 @@ impl From<&Interrupted> for InterruptedUnit {
             unit: interrupted.unit.to_string(),
             applied: interrupted.applied,
             holder: interrupted.holder.clone(),
+            failed: interrupted.failed,
         }
     }
 }
@@ -183,11 +190,7 @@ pub struct CheckStatus {
 pub fn check_status(trees: &MigrationTrees, state: &DatabaseState) -> Result<CheckStatus, PlanError> {
     if let Some(interrupted) = &state.interrupted {
         // Rows the trees cannot place make the interruption the thing to report, as in text.
-        let versions = DatabaseVersions::of(trees, state).map_err(|_| PlanError::Interrupted {
-            unit: interrupted.unit.clone(),
-            applied: interrupted.applied,
-            holder: interrupted.holder.clone(),
-        })?;
+        let versions = DatabaseVersions::of(trees, state).map_err(|_| PlanError::from(interrupted))?;
         let outcome = CheckState::Interrupted;
         return Ok(CheckStatus {
             exit_status: outcome.exit_status(),
@@ -454,6 +457,112 @@ impl VerifyReport {
             scratch_database,
             tables_compared,
             differences,
+        }
+    }
+}
+
+/// `db_sync --dry-run --format json`: the units `db_sync` would apply, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DryRunReport {
+    /// The command planned for: `strata-manage db_sync`, `… --expand` or `… --contract`.
+    pub command: String,
+    /// The units in the order `db_sync` would run them; empty when there is nothing to do.
+    pub units: Vec<DryRunUnit>,
+}
+
+/// One unit of a [`DryRunReport`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DryRunUnit {
+    /// The unit, as the progress records and `--check` name it: `revision <id>` or
+    /// `legacy <repository_id> <version>`.
+    pub unit: String,
+    /// What it is: a legacy migration, the stamp of the base revision, or a revision.
+    pub kind: UnitKind,
+    /// How the text form names it: `revision 29e87d24a316 (expand)`, `stamp 27e647c0fad4`.
+    pub description: String,
+    /// How many statements it runs (0 for the stamp and for empty revisions).
+    pub statements: usize,
+    /// How many of them an interrupted MySQL run applied already, `None` when it is not the
+    /// interrupted unit.
+    pub already_applied: Option<usize>,
+    /// Whether it creates `alembic_version` first.
+    pub creates_version_table: bool,
+    /// Its change to `migrate_version`, for a legacy migration.
+    pub migrate_version: Option<LegacyRowChange>,
+    /// Its change to `alembic_version`, for the stamp and the revisions.
+    pub alembic_version: Option<RevisionRowChange>,
+}
+
+/// What a dry-run unit is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnitKind {
+    /// A legacy (sqlalchemy-migrate) version.
+    Legacy,
+    /// The base revision recorded without running it, on top of the legacy schema.
+    Stamp,
+    /// An alembic-style revision.
+    Revision,
+}
+
+/// A legacy repository's row in `migrate_version`, before and after.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LegacyRowChange {
+    /// The repository.
+    pub repository_id: String,
+    /// The version before.
+    pub from: i64,
+    /// The version after.
+    pub to: i64,
+}
+
+/// A branch's row in `alembic_version`, before and after.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RevisionRowChange {
+    /// The row replaced, `None` when a row is inserted.
+    pub from: Option<String>,
+    /// The row written.
+    pub to: String,
+    /// Further rows deleted (the other parents of a merge revision).
+    pub delete: Vec<String>,
+}
+
+impl From<&DryRun> for DryRunReport {
+    fn from(dry_run: &DryRun) -> DryRunReport {
+        DryRunReport {
+            command: format!("{PROGRAM} {}", dry_run.target.command()),
+            units: dry_run.units.iter().map(DryRunUnit::from).collect(),
+        }
+    }
+}
+
+impl From<&UnitSummary> for DryRunUnit {
+    fn from(summary: &UnitSummary) -> DryRunUnit {
+        let kind = match (&summary.id, summary.stamp) {
+            (UnitId::Legacy { .. }, _) => UnitKind::Legacy,
+            (UnitId::Revision(_), true) => UnitKind::Stamp,
+            (UnitId::Revision(_), false) => UnitKind::Revision,
+        };
+        let (migrate_version, alembic_version) = match &summary.version {
+            VersionChange::Legacy { repository_id, from, to } => {
+                (Some(LegacyRowChange { repository_id: repository_id.clone(), from: *from, to: *to }), None)
+            }
+            VersionChange::Insert(revision) => {
+                (None, Some(RevisionRowChange { from: None, to: revision.clone(), delete: Vec::new() }))
+            }
+            VersionChange::Update { from, to, delete } => {
+                (None, Some(RevisionRowChange { from: Some(from.clone()), to: to.clone(), delete: delete.clone() }))
+            }
+        };
+        DryRunUnit {
+            unit: summary.id.to_string(),
+            kind,
+            description: summary.label.clone(),
+            statements: summary.statements,
+            already_applied: summary.already_applied,
+            creates_version_table: summary.creates_version_table,
+            migrate_version,
+            alembic_version,
         }
     }
 }

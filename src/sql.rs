@@ -3,7 +3,11 @@
 //! Statements are executed one at a time so that each can be logged, timed and named in an
 //! error, and so that MySQL (where every DDL statement commits on its own) can record its
 //! progress. A `;` ends a statement unless it sits in a quoted string or identifier, a
-//! comment, or a PostgreSQL dollar-quoted body. Comments *between* statements are dropped;
+//! comment, a PostgreSQL dollar-quoted body, or the `BEGIN … END` body of a trigger, function,
+//! procedure or event (SQLite's and MySQL's triggers, PostgreSQL's `BEGIN ATOMIC`): there the
+//! `;` that ends the statement is the one after the body's `END`, which is recognised as
+//! SQLite's own `sqlite3_complete` recognises it, by following a `;`. Comments *between*
+//! statements are dropped;
 //! the text of a statement is kept byte for byte, because SQLite stores the text of every
 //! `CREATE` statement in `sqlite_master` and keystone's schema is compared on that text.
 
@@ -32,6 +36,7 @@ pub fn split_statements(sql: &str) -> Result<Vec<&str>, SplitError> {
     let bytes = sql.as_bytes();
     let mut statements = Vec::new();
     let mut start: Option<usize> = None;
+    let mut body = CompoundBody::default();
     let mut i = 0;
     while i < bytes.len() {
         let byte = bytes[i];
@@ -47,10 +52,16 @@ pub fn split_statements(sql: &str) -> Result<Vec<&str>, SplitError> {
                 i += 2 + end + 2;
                 continue;
             }
+            b';' if body.depth > 0 => {
+                body.after_semicolon = true;
+                i += 1;
+                continue;
+            }
             b';' => {
                 if let Some(begin) = start.take() {
                     push_statement(&mut statements, &sql[begin..i]);
                 }
+                body = CompoundBody::default();
                 i += 1;
                 continue;
             }
@@ -67,12 +78,91 @@ pub fn split_statements(sql: &str) -> Result<Vec<&str>, SplitError> {
             _ => {}
         }
         start.get_or_insert(i);
-        i = skip_token(sql, i)?;
+        let next = skip_token(sql, i)?;
+        body.token(sql, i);
+        i = next;
     }
     if let Some(begin) = start {
         push_statement(&mut statements, &sql[begin..]);
     }
     Ok(statements)
+}
+
+/// Where the splitter stands in the `BEGIN … END` body of a `CREATE TRIGGER` (or function,
+/// procedure, event): `;` inside it does not end the statement.
+#[derive(Debug, Default)]
+struct CompoundBody {
+    /// Words of the statement seen so far.
+    words: usize,
+    /// What the statement creates is known (the first object word after `CREATE`).
+    decided: bool,
+    /// The statement creates an object that may have a `BEGIN … END` body.
+    routine: bool,
+    /// How many `BEGIN`s are open.
+    depth: usize,
+    /// The last token was a `;` inside the body.
+    after_semicolon: bool,
+}
+
+impl CompoundBody {
+    /// Takes note of the token starting at `start` (a quoted token or one byte; a word is
+    /// read whole at its first byte).
+    fn token(&mut self, sql: &str, start: usize) {
+        let bytes = sql.as_bytes();
+        let is_word_byte = |byte: u8| byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'$');
+        let starts_word = bytes[start].is_ascii_alphabetic() && (start == 0 || !is_word_byte(bytes[start - 1]));
+        if !starts_word {
+            if !bytes[start].is_ascii_whitespace() && !is_word_byte(bytes[start]) {
+                self.after_semicolon = false;
+            }
+            return;
+        }
+        let word_end = start + bytes[start..].iter().take_while(|byte| is_word_byte(**byte)).count();
+        let word = &sql[start..word_end];
+        let is = |keyword: &str| word.eq_ignore_ascii_case(keyword);
+        self.words += 1;
+        if self.words == 1 {
+            self.decided = !is("CREATE");
+        } else if !self.decided {
+            const ROUTINES: [&str; 4] = ["TRIGGER", "FUNCTION", "PROCEDURE", "EVENT"];
+            const OTHERS: [&str; 8] = ["TABLE", "INDEX", "VIEW", "SEQUENCE", "TYPE", "SCHEMA", "DATABASE", "DOMAIN"];
+            if ROUTINES.iter().any(|keyword| is(keyword)) {
+                (self.decided, self.routine) = (true, true);
+            } else if OTHERS.iter().any(|keyword| is(keyword)) {
+                self.decided = true;
+            }
+        } else if self.routine && is("BEGIN") {
+            self.depth += 1;
+        } else if self.routine && self.depth > 0 && is("END") && self.after_semicolon {
+            // `END IF`, `END LOOP`, … close a control statement inside the body, not a block.
+            const CONTROL: [&str; 6] = ["IF", "CASE", "LOOP", "WHILE", "REPEAT", "FOR"];
+            let closes_control = next_word(sql, word_end)
+                .is_some_and(|next| CONTROL.iter().any(|keyword| next.eq_ignore_ascii_case(keyword)));
+            if !closes_control {
+                self.depth -= 1;
+            }
+        }
+        self.after_semicolon = false;
+    }
+}
+
+/// The word that follows `from`, past whitespace and comments.
+fn next_word(sql: &str, from: usize) -> Option<&str> {
+    let bytes = sql.as_bytes();
+    let mut i = from;
+    loop {
+        match bytes.get(i)? {
+            byte if byte.is_ascii_whitespace() => i += 1,
+            b'-' if bytes.get(i + 1) == Some(&b'-') => i += sql[i..].find('\n')?,
+            b'/' if bytes.get(i + 1) == Some(&b'*') => i += 2 + sql[i + 2..].find("*/")? + 2,
+            byte if byte.is_ascii_alphabetic() => {
+                let length =
+                    bytes[i..].iter().take_while(|byte| byte.is_ascii_alphanumeric() || **byte == b'_').count();
+                return Some(&sql[i..i + length]);
+            }
+            _ => return None,
+        }
+    }
 }
 
 /// The position after the token starting at `i` (not a comment or whitespace): a whole
@@ -96,6 +186,27 @@ pub fn terminated(statement: &str) -> String {
     } else {
         format!("{statement};")
     }
+}
+
+/// Whether a statement holds a `;` of its own (outside strings, comments and dollar-quoted
+/// bodies): a trigger, function or procedure with a `BEGIN … END` body, which a client that
+/// splits at every `;` (MySQL's) must be told to take whole.
+pub fn has_inner_semicolon(statement: &str) -> bool {
+    let bytes = statement.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b';' => return true,
+            b'-' if bytes.get(i + 1) == Some(&b'-') => {
+                i = statement[i..].find('\n').map_or(bytes.len(), |offset| i + offset + 1);
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                i = statement[i + 2..].find("*/").map_or(bytes.len(), |offset| i + 2 + offset + 2);
+            }
+            _ => i = skip_token(statement, i).unwrap_or(bytes.len()),
+        }
+    }
+    false
 }
 
 /// Whether the text ends inside a `--` comment, by the splitter's rules of what opens one.
@@ -224,6 +335,26 @@ mod tests {
         assert!(statements[1].ends_with("LANGUAGE plpgsql"));
         assert_eq!(statements[2], "SELECT $tag$ ; $$ ; $tag$");
         assert_eq!(statements[3], "SELECT 1 -- a ; comment");
+    }
+
+    #[test]
+    fn trigger_and_routine_bodies_are_one_statement() {
+        let sql = "CREATE TRIGGER t AFTER INSERT ON w BEGIN\n  UPDATE w SET n = CASE WHEN n IS NULL THEN 'x' ELSE n END WHERE id = NEW.id;\n  SELECT 1; -- ; END;\nEND;\n\
+                   CREATE TRIGGER m BEFORE INSERT ON w FOR EACH ROW BEGIN\n  IF NEW.n IS NULL THEN SET NEW.n = 'x'; END IF;\n  BEGIN SET @a = 1; END;\nEND;\n\
+                   create procedure p() begin atomic insert into w values (1); end;\n\
+                   CREATE TRIGGER s BEFORE INSERT ON w FOR EACH ROW SET NEW.n = 'begin';\n\
+                   CREATE TABLE event (id INTEGER, begin_at INTEGER);\n\
+                   BEGIN;\nSELECT 2;\nEND;";
+        let statements = split_statements(sql).unwrap();
+        assert_eq!(statements.len(), 8, "{statements:#?}");
+        assert!(statements[0].starts_with("CREATE TRIGGER t") && statements[0].ends_with("SELECT 1; -- ; END;\nEND"));
+        assert!(statements[1].starts_with("CREATE TRIGGER m") && statements[1].ends_with("END;\nEND"));
+        assert_eq!(statements[2], "create procedure p() begin atomic insert into w values (1); end");
+        assert_eq!(statements[3], "CREATE TRIGGER s BEFORE INSERT ON w FOR EACH ROW SET NEW.n = 'begin'");
+        assert_eq!(&statements[5..], ["BEGIN", "SELECT 2", "END"]);
+        assert!(has_inner_semicolon(statements[0]) && has_inner_semicolon(statements[2]));
+        assert!(!has_inner_semicolon(statements[3]));
+        assert!(!has_inner_semicolon("CREATE FUNCTION f() AS $$ BEGIN x; END; $$ -- ;"));
     }
 
     #[test]

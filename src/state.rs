@@ -60,6 +60,9 @@ pub struct Interrupted {
     pub applied: usize,
     /// Who was running it.
     pub holder: String,
+    /// Whether the run recorded that its next statement failed (rather than being killed or
+    /// still running).
+    pub failed: bool,
 }
 
 /// The migration-relevant state of one database.

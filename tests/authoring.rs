@@ -227,3 +227,72 @@ fn the_embedded_tree_passes_lint() {
     });
     outcome.expect(0).stdout_has(": 0 findings, ");
 }
+
+/// A trigger per engine (SQLite's and MySQL's with a `BEGIN … END` body holding several
+/// statements; PostgreSQL's with its function), naming a widget that comes without a name.
+const TRIGGER_SQL: [(&str, &str); 3] = [
+    (
+        "up.sqlite.sql",
+        "CREATE TABLE widget (id INTEGER NOT NULL, name VARCHAR(64), PRIMARY KEY (id));\n\
+         CREATE TRIGGER widget_named AFTER INSERT ON widget WHEN NEW.name IS NULL BEGIN\n\
+         \x20   UPDATE widget SET name = 'unnamed' WHERE id = NEW.id;\n\
+         \x20   UPDATE widget SET name = name || ';' WHERE id = NEW.id;\n\
+         END;\n",
+    ),
+    (
+        "up.mysql.sql",
+        "CREATE TABLE widget (id INTEGER NOT NULL, name VARCHAR(64), PRIMARY KEY (id));\n\
+         CREATE TRIGGER widget_named BEFORE INSERT ON widget FOR EACH ROW BEGIN\n\
+         \x20   IF NEW.name IS NULL THEN\n\
+         \x20       SET NEW.name = 'unnamed';\n\
+         \x20   END IF;\n\
+         \x20   SET NEW.name = CONCAT(NEW.name, ';');\n\
+         END;\n",
+    ),
+    (
+        "up.postgresql.sql",
+        "CREATE TABLE widget (id INTEGER NOT NULL, name VARCHAR(64), PRIMARY KEY (id));\n\
+         CREATE FUNCTION widget_named() RETURNS trigger AS $$\n\
+         BEGIN\n\
+         \x20   NEW.name := COALESCE(NEW.name, 'unnamed') || ';';\n\
+         \x20   RETURN NEW;\n\
+         END;\n\
+         $$ LANGUAGE plpgsql;\n\
+         CREATE TRIGGER widget_named BEFORE INSERT ON widget FOR EACH ROW EXECUTE FUNCTION widget_named();\n",
+    ),
+];
+
+dbtest!(an_expand_revision_with_a_trigger_runs_and_its_script_runs_in_the_native_client, |db| {
+    let scratch = tempfile::tempdir().unwrap();
+    let tree = copy_alembic_tree(scratch.path());
+    db.manage(&["db_sync"]).expect(0);
+    let at_heads = db.fingerprint();
+    let folder = revision(&tree, &["--expand", "-m", "Add widget with a naming trigger"]);
+    fs::remove_file(folder.join("up.sql")).unwrap();
+    for (file, sql) in TRIGGER_SQL {
+        fs::write(folder.join(file), sql).unwrap();
+    }
+    lint(&tree).expect(0).stdout_has(": 0 findings");
+    let named = |db: &mut crate::support::db::TestDb| {
+        db.conn().exec("INSERT INTO widget (id) VALUES (1)");
+        db.conn().lines("SELECT name AS value FROM widget WHERE id = 1")
+    };
+
+    // db_sync sends the trigger whole.
+    db.manage(&with_tree(&tree, &["db_sync"])).expect(0);
+    assert_eq!(named(db), ["unnamed;"]);
+    assert_eq!(db.manage(&with_tree(&tree, &["db_sync", "--check"])).status, 0);
+
+    // So does the offline script, through the engine's own client (MySQL's needs DELIMITER).
+    if !db.has_native_client("an_expand_revision_with_a_trigger_runs_and_its_script_runs_in_the_native_client") {
+        return;
+    }
+    db.reset();
+    db.manage(&["db_sync"]).expect(0);
+    assert_eq!(db.fingerprint(), at_heads);
+    let script = db.manage(&with_tree(&tree, &["db_sync", "--sql"])).expect(0).stdout.clone();
+    assert_eq!(script.contains("DELIMITER"), db.engine.name() == "mysql", "{script}");
+    db.run_in_native_client(&script).expect(0);
+    assert_eq!(named(db), ["unnamed;"]);
+    assert_eq!(db.manage(&with_tree(&tree, &["db_sync", "--check"])).status, 0);
+});

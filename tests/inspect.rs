@@ -142,7 +142,7 @@ dbtest!(history_marks_the_revisions_the_database_records, |db| {
     let history = db.manage(&["history"]);
     assert_eq!(current_of(history.expect(0)), Vec::<String>::new(), "an empty database records nothing");
     assert_eq!(history.stdout.lines().count(), 10);
-    assert_eq!(history.stdout.lines().last(), Some(format!(" -> {BASE} (expand), Initial version.").as_str()));
+    assert_eq!(history.stdout.lines().last(), Some(format!("<base> -> {BASE} (expand), Initial version.").as_str()));
 
     db.manage(&["db_sync", "--expand"]).expect(0);
     assert_eq!(current_of(&db.manage(&["history"])), vec![EXPAND_HEAD]);

@@ -284,6 +284,7 @@ impl Backend for MysqlBackend {
                     })?,
                     applied: row.applied(),
                     holder: row.holder,
+                    failed: row.failed != 0,
                 }),
                 None => None,
             };

@@ -15,9 +15,9 @@
 //!
 //! Every statement ends with `;` ([`sql::terminated`]), and the tree's statements are written
 //! exactly as the splitter returned them, so PostgreSQL dollar-quoted bodies and MySQL
-//! prepared statements reach the server as `db_sync` sends them. MySQL's compound statements
-//! (`BEGIN … END` bodies) cannot be written in a tree file at all (the splitter would cut
-//! them at their first `;`), so a script never needs the client's `DELIMITER`.
+//! prepared statements reach the server as `db_sync` sends them. On MySQL a statement with
+//! `;` of its own (a trigger's `BEGIN … END` body) is wrapped in the client's `DELIMITER`
+//! commands, which `mysql`/`mariadb` need to send it whole.
 
 use super::{
     apply_in_transaction, record_version, sqlite, Backend, DbError, DriverError, HeldLock, LockGuard, Primitives, Unit,
@@ -68,6 +68,15 @@ impl ScriptWriter {
     }
 
     fn statement(&mut self, statement: &str) {
+        if self.dialect == Dialect::Mysql && sql::has_inner_semicolon(statement) {
+            // The first delimiter the statement does not contain.
+            let delimiter = ["//", "$$", ";;", "@@@"]
+                .into_iter()
+                .find(|delimiter| !statement.contains(delimiter))
+                .unwrap_or("//;//");
+            self.text.push_str(&format!("DELIMITER {delimiter}\n{statement}\n{delimiter}\nDELIMITER ;\n"));
+            return;
+        }
         self.text.push_str(&sql::terminated(statement));
         self.text.push('\n');
     }

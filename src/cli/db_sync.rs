@@ -58,12 +58,18 @@ pub struct Args {
     /// stopped counts as dead (holders on the same server are checked directly)
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     lock_stale_after: u64,
-    /// With --check: print the report as text or as one JSON document
-    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = Format::Text, requires = "check")]
+    /// With --check or --dry-run: print the report as text or as one JSON document
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = Format::Text)]
     format: Format,
 }
 
 pub fn run(cli: &Cli, args: &Args) -> Result<u8, Failure> {
+    // Checked here rather than by clap's `requires`, which lets it through as soon as another
+    // flag is given: a run or a script must not be mistaken for a JSON report.
+    if args.format == Format::Json && !(args.check || args.dry_run) {
+        let message = "--format json is accepted only with --check or --dry-run";
+        <Cli as clap::CommandFactory>::command().error(clap::error::ErrorKind::ArgumentConflict, message).exit();
+    }
     if args.migrate {
         // Nothing to do, but a broken configuration is reported here as by every other
         // command, rather than found out at the next --contract.
@@ -139,7 +145,14 @@ fn run_without_changes(cli: &Cli, args: &Args, target: Target) -> Result<u8, Fai
     let text = match (args.sql, args.dialect) {
         (true, Some(dialect)) => manager::script(ScriptFor::EmptyDatabase(dialect), &trees, target)?,
         (true, None) => manager::script(ScriptFor::Database(&cli.database_url()?), &trees, target)?,
-        (false, _) => manager::dry_run(&cli.database_url()?, &trees, target)?.to_string(),
+        (false, _) => {
+            let dry_run = manager::dry_run(&cli.database_url()?, &trees, target)?;
+            if args.format == Format::Json {
+                print_json(&report::DryRunReport::from(&dry_run))?;
+                return Ok(0);
+            }
+            dry_run.to_string()
+        }
     };
     print(text.trim_end());
     Ok(0)

@@ -27,10 +27,14 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, Failure> {
     Ok(0)
 }
 
-/// `<down>[, <down>] -> <rev> (<branch>)[ (head)][ (current)], <message>`; the base has no
-/// down revision.
+/// `<down>[, <down>] -> <rev> (<branch>)[ (head)][ (current)], <message>`; the base's down
+/// revision is written `<base>`, as alembic writes it.
 fn line(entry: &HistoryEntry) -> String {
-    let mut line = format!("{} -> {} ({})", entry.down_revisions.join(", "), entry.revision, entry.branch.label());
+    let down = match entry.down_revisions.as_slice() {
+        [] => "<base>".to_owned(),
+        parents => parents.join(", "),
+    };
+    let mut line = format!("{down} -> {} ({})", entry.revision, entry.branch.label());
     if entry.is_head {
         line.push_str(" (head)");
     }

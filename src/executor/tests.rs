@@ -133,7 +133,7 @@ fn a_failure_half_way_keeps_the_report_and_the_rerun_resumes_the_unit() {
     let state = DatabaseState {
         alembic_versions: Some(vec![]),
         tables: vec!["access_rule".into()],
-        interrupted: Some(Interrupted { unit: failing.clone(), applied: 5, holder: "run 1".into() }),
+        interrupted: Some(Interrupted { unit: failing.clone(), applied: 5, holder: "run 1".into(), failed: true }),
         ..DatabaseState::default()
     };
     let plan = plan_sync(&trees, &state, Target::Expand).unwrap();

@@ -334,6 +334,16 @@ fn check_expand(statement: &Statement, schema: &Schema, created: &BTreeSet<Strin
         | Statement::Query(_)
         | Statement::Set(_)
         | Statement::Comment { .. } => Vec::new(),
+        // A new function (a trigger's, on PostgreSQL) adds; replacing one changes what old
+        // code's triggers and queries do.
+        Statement::CreateFunction(function) if !function.or_replace => Vec::new(),
+        Statement::CreateFunction(function) => vec![(
+            Rule::ExpandUnknownDdl,
+            format!(
+                "CREATE OR REPLACE FUNCTION {}: replacing a function changes what old code relies on; create a new one in expand",
+                function.name
+            ),
+        )],
         Statement::Drop { object_type, names, .. } => {
             let names: Vec<String> = names.iter().map(ToString::to_string).collect();
             let names = names.join(", ");
@@ -478,6 +488,8 @@ fn check_expand_alter(
         AlterTableOperation::ModifyColumn { col_name, data_type, options, .. } => {
             redefine(shown, table, &col_name.value, data_type, options, schema)
         }
+        // MySQL's ALGORITHM= and LOCK= say how the server runs the other operations.
+        AlterTableOperation::Algorithm { .. } | AlterTableOperation::Lock { .. } => None,
         AlterTableOperation::AlterColumn { column_name, op } => match op {
             AlterColumnOperation::DropNotNull
             | AlterColumnOperation::DropDefault

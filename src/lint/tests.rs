@@ -141,6 +141,8 @@ fn mysql_modify_is_judged_against_the_old_column() {
         ("ALTER TABLE widget ADD UNIQUE INDEX ix (name)", vec![Rule::ExpandAddConstraint]),
         ("CREATE UNIQUE INDEX ix ON widget (name)", vec![Rule::ExpandAddConstraint]),
         ("CREATE TABLE gadget (id INTEGER);\nCREATE UNIQUE INDEX ix ON gadget (id)", vec![]),
+        ("ALTER TABLE widget ALGORITHM=INPLACE, LOCK=NONE, ADD INDEX ix (name)", vec![]),
+        ("ALTER TABLE widget ALGORITHM=INPLACE, DROP INDEX ix", vec![Rule::ExpandDropIndex]),
     ];
     for (sql, rules) in cases {
         let report = lint_files("tree", &tree(&[("up.mysql.sql", sql), ("up.sql", "SELECT 1")], &[])).unwrap();
@@ -217,4 +219,23 @@ fn widening() {
     assert!(rules::widens(&decimal(6, 2), &decimal(8, 3)));
     assert!(!rules::widens(&decimal(6, 2), &decimal(6, 3)));
     assert!(!rules::widens(&DataType::Int(None), &varchar(64)));
+}
+
+#[test]
+fn expand_may_create_triggers_and_new_functions() {
+    let sqlite = "CREATE TRIGGER widget_named AFTER INSERT ON widget BEGIN\n    UPDATE widget SET name = 'w' WHERE id = NEW.id AND name IS NULL;\nEND;";
+    let postgresql = "CREATE FUNCTION widget_named() RETURNS trigger AS $$ BEGIN NEW.name := 'w'; RETURN NEW; END; $$ LANGUAGE plpgsql;\n\
+                      CREATE TRIGGER widget_named BEFORE INSERT ON widget FOR EACH ROW EXECUTE FUNCTION widget_named();";
+    let mysql = "CREATE TRIGGER widget_named BEFORE INSERT ON widget FOR EACH ROW BEGIN\n    SET NEW.name = 'w';\nEND;";
+    let files = [("up.sqlite.sql", sqlite), ("up.postgresql.sql", postgresql), ("up.mysql.sql", mysql)];
+    let report = lint_files("tree", &tree(&files, &[])).unwrap();
+    assert!(report.is_clean(), "{report}");
+    // The base's one statement for each dialect, and each trigger (and function) read whole.
+    assert_eq!(report.statements, 3 + 4, "{report}");
+
+    // Replacing a function changes what old code relies on.
+    let replace =
+        "CREATE OR REPLACE FUNCTION widget_named() RETURNS trigger AS $$ BEGIN RETURN NEW; END; $$ LANGUAGE plpgsql;";
+    let report = lint_files("tree", &tree(&[("up.postgresql.sql", replace), ("up.sql", "SELECT 1")], &[])).unwrap();
+    assert_eq!(rules_of(&report), vec![Rule::ExpandUnknownDdl], "{report}");
 }

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use super::*;
 use crate::backend::CREATE_ALEMBIC_VERSION;
 use crate::sql::split_statements;
-use crate::state::LegacyRow;
+use crate::state::{Interrupted, LegacyRow};
 
 const BASE: &str = "aaaa00000000";
 const EXPAND_ROOT: &str = "e00000000000";
@@ -139,6 +139,7 @@ fn an_interrupted_unit_is_resumed_by_db_sync_but_cannot_be_scripted() {
             unit: UnitId::Revision(BASE.into()),
             applied: 5,
             holder: "strata-manage db_sync on node1, pid 42".into(),
+            failed: false,
         }),
         ..DatabaseState::default()
     };

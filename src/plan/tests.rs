@@ -229,7 +229,7 @@ fn head_files_agree_with_the_graph() {
 }
 
 fn interrupted(unit: UnitId, applied: usize) -> Option<Interrupted> {
-    Some(Interrupted { unit, applied, holder: "strata-manage db_sync on node1, pid 42".into() })
+    Some(Interrupted { unit, applied, holder: "strata-manage db_sync on node1, pid 42".into(), failed: false })
 }
 
 #[test]
@@ -423,4 +423,24 @@ fn rebuild_of_nothing_recorded_is_empty_and_bad_rows_are_refused() {
     );
     assert!(matches!(plan_recorded(trees(), &legacy(70)).unwrap_err(), PlanError::LegacyTooOld { .. }));
     assert!(matches!(plan_recorded(trees(), &legacy(80)).unwrap_err(), PlanError::LegacyTooNew { .. }));
+}
+
+#[test]
+fn a_unit_stopped_by_a_failed_statement_says_to_fix_its_cause() {
+    let unit = UnitId::Revision("e2".into());
+    let killed =
+        PlanError::from(&Interrupted { unit: unit.clone(), applied: 3, holder: "run 1".into(), failed: false });
+    assert!(
+        killed.to_string().contains(
+            "(statements 1 to 3 applied) and has not finished it: it is still running, or it was interrupted"
+        ),
+        "{killed}"
+    );
+    let failed = PlanError::from(&Interrupted { unit, applied: 3, holder: "run 1".into(), failed: true });
+    let shown = failed.to_string();
+    assert!(
+        shown.contains("stopped revision e2 (statements 1 to 3 applied) at a statement that failed: fix the cause"),
+        "{shown}"
+    );
+    assert!(!shown.contains("still running"), "{shown}");
 }

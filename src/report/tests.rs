@@ -74,8 +74,12 @@ fn legacy(version: i64) -> DatabaseState {
 }
 
 fn interrupted(mut state: DatabaseState, unit: &str) -> DatabaseState {
-    state.interrupted =
-        Some(Interrupted { unit: UnitId::Revision(unit.into()), applied: 2, holder: "db1 (pid 42)".into() });
+    state.interrupted = Some(Interrupted {
+        unit: UnitId::Revision(unit.into()),
+        applied: 2,
+        holder: "db1 (pid 42)".into(),
+        failed: false,
+    });
     state
 }
 
@@ -130,7 +134,7 @@ fn an_interrupted_unit_is_reported_with_exit_status_one() {
     assert_eq!(status.versions.expand.current.as_deref(), Some("e1"));
     assert_eq!(
         serde_json::to_value(&status).unwrap()["interrupted"],
-        json!({"unit": "revision e2a", "applied": 2, "holder": "db1 (pid 42)"})
+        json!({"unit": "revision e2a", "applied": 2, "holder": "db1 (pid 42)", "failed": false})
     );
     // The text report turns the same state into PlanError::Interrupted.
     assert!(matches!(plan::check(&trees, &interrupted(rows(&["e1"]), "e2a")), Err(PlanError::Interrupted { .. })));
