@@ -136,8 +136,11 @@ fn warn_about(state: &DatabaseState, version: &DbVersion) {
 
 /// `current`: every branch's row and the legacy version of a database under legacy
 /// control. Read-only: a SQLite file that does not exist is an empty database, not created.
+/// A unit an interrupted MySQL run left is an error here, as in `db_version`: its rows alone
+/// would not say where the database stands.
 pub fn current(url: &DatabaseUrl, trees: &MigrationTrees) -> Result<DatabaseVersions> {
     let state = read_state(url)?;
+    plan::interrupted(&state)?;
     warn_if_unversioned(&state);
     Ok(DatabaseVersions::of(trees, &state)?)
 }

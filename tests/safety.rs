@@ -155,7 +155,10 @@ fn resumes_an_interrupted_revision(backend: Backend) {
         let unfinished = format!(
             "a db_sync by strata-manage db_sync on node7, pid 4242 started revision {base} (statements 1 to {recorded} applied) and has not finished it"
         );
-        db.manage(&["db_sync", "--check"]).fails_with(&unfinished);
+        // Every command that says where the database stands says the same.
+        for command in [&["db_sync", "--check"][..], &["db_version"], &["current"]] {
+            db.manage(command).fails_with(&unfinished);
+        }
         // Only db_sync can resume it: a script would run the applied statements again.
         db.manage(&["db_sync", "--sql"]).fails_with(&unfinished);
         db.manage(&["db_sync", "--dry-run"])
@@ -247,8 +250,15 @@ fn resumes_a_revision_after_its_failure_is_fixed(backend: Backend) {
                 .fails_with("Duplicate key name")
                 .fails_with("server error 1061");
         }
-        db.manage(&with_tree(&["db_sync", "--check"]))
-            .fails_with("started revision 742c857f1dfb (statements 1 to 1 applied)");
+        // --check and db_version tell a failed statement (fix its cause) from a killed run.
+        for command in [&["db_sync", "--check"][..], &["db_version"]] {
+            db.manage(&with_tree(command)).fails_with(
+                "stopped revision 742c857f1dfb (statements 1 to 1 applied) at a statement that failed: fix the cause",
+            );
+        }
+        let report = db.manage(&with_tree(&["db_sync", "--check", "--format", "json"]));
+        assert_eq!(report.status, 1, "{report}");
+        report.stdout_has("\"failed\": true");
         db.conn().exec("DROP INDEX ix_revocation_event_composite ON revocation_event");
         db.manage(&with_tree(&["db_sync"]))
             .expect(0)

@@ -12,6 +12,8 @@
 
 use std::path::Path;
 
+use crate::sync::{CONTRACT_HEAD, EXPAND_HEAD};
+
 #[test]
 fn cli_snapshots() {
     // No user configuration can leak in: HOME is empty, the environment names no database (checked above),
@@ -22,7 +24,14 @@ fn cli_snapshots() {
         "unset STRATA_DATABASE_URL to run the CLI snapshots"
     );
     let home = tempfile::tempdir().unwrap();
-    trycmd::TestCases::new()
+    let cases = trycmd::TestCases::new();
+    // The embedded tree's heads are written [EXPAND_HEAD] and [CONTRACT_HEAD] in the
+    // snapshots, so that keystone's next revision changes none of them.
+    cases
+        .insert_var("[EXPAND_HEAD]", EXPAND_HEAD.to_string())
+        .and_then(|cases| cases.insert_var("[CONTRACT_HEAD]", CONTRACT_HEAD.to_string()))
+        .expect("the heads are valid snapshot variables");
+    cases
         .register_bin("strata-manage", Path::new(env!("CARGO_BIN_EXE_strata-manage")))
         .default_bin_name("strata-manage")
         .env("HOME", home.path().display().to_string())

@@ -67,8 +67,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, Failure> {
     // Checked here rather than by clap's `requires`, which lets it through as soon as another
     // flag is given: a run or a script must not be mistaken for a JSON report.
     if args.format == Format::Json && !(args.check || args.dry_run) {
-        let message = "--format json is accepted only with --check or --dry-run";
-        <Cli as clap::CommandFactory>::command().error(clap::error::ErrorKind::ArgumentConflict, message).exit();
+        usage_error("--format json is accepted only with --check or --dry-run");
     }
     if args.migrate {
         // Nothing to do, but a broken configuration is reported here as by every other
@@ -138,8 +137,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, Failure> {
 fn run_without_changes(cli: &Cli, args: &Args, target: Target) -> Result<u8, Failure> {
     // clap checks the conflict only when --database-url comes after `db_sync`.
     if args.dialect.is_some() && cli.database_url.is_some() {
-        let message = "the argument '--database-url <URL>' cannot be used with '--dialect <DIALECT>'";
-        <Cli as clap::CommandFactory>::command().error(clap::error::ErrorKind::ArgumentConflict, message).exit();
+        usage_error("the argument '--database-url <URL>' cannot be used with '--dialect <DIALECT>'");
     }
     let trees = cli.trees()?;
     let text = match (args.sql, args.dialect) {
@@ -156,6 +154,14 @@ fn run_without_changes(cli: &Cli, args: &Args, target: Target) -> Result<u8, Fai
     };
     print(text.trim_end());
     Ok(0)
+}
+
+/// Exits as clap does for a usage error (status 2), with `db_sync`'s usage line.
+fn usage_error(message: &str) -> ! {
+    let mut command = <Cli as clap::CommandFactory>::command();
+    command.build();
+    let db_sync = command.find_subcommand_mut("db_sync").expect("db_sync is a subcommand");
+    db_sync.error(clap::error::ErrorKind::ArgumentConflict, message).exit()
 }
 
 /// A `--dialect` value, one of [`Dialect::ALL`]'s names.
