@@ -120,7 +120,7 @@ impl DatabaseUrl {
             Some(at) => (&rest[..at], Some(&rest[at + 1..])),
             None => (rest, None),
         };
-        let mut params = parse_query(query, &shown)?;
+        let params = parse_query(query, &shown)?;
         let target = if dialect == Dialect::Sqlite {
             // SQLAlchemy: everything after "sqlite:///" is the path, so a fourth slash makes it
             // absolute.
@@ -138,10 +138,10 @@ impl DatabaseUrl {
             }
             let mut server = parse_server(location, &shown)?;
             // As SQLAlchemy passes query parameters on to the driver, `?password=` is the
-            // password (and wins over one before the '@').
-            if let Some(at) = params.iter().rposition(|(key, _)| key == "password") {
-                server.password = Some(params.remove(at).1);
-                params.retain(|(key, _)| key != "password");
+            // password (and wins over one before the '@'). It stays among the parameters, so
+            // that what follows it is known to follow a password (see `ignored_params`).
+            if let Some((_, password)) = params.iter().rev().find(|(key, _)| key == "password") {
+                server.password = Some(password.clone());
             }
             Target::Server(server)
         };
@@ -232,55 +232,157 @@ fn decode(text: &str, shown: &str) -> Result<String, UrlError> {
         .map_err(|_| UrlError::BadEncoding { url: shown.to_owned() })
 }
 
-/// Whether a query parameter carries a secret (`password`, `sslpassword`, ...).
+/// Every URL parameter some backend uses (besides `password`, which every server backend
+/// takes): after a password parameter, a pair whose name is not one of these may be the rest
+/// of a password holding an unencoded `&`, and is never shown.
+pub const RECOGNISED_PARAMS: [&str; 22] = [
+    // PostgreSQL, passed to the client.
+    "host",
+    "hostaddr",
+    "connect_timeout",
+    "application_name",
+    "options",
+    "target_session_attrs",
+    "keepalives",
+    "keepalives_idle",
+    "keepalives_interval",
+    "keepalives_retries",
+    "tcp_user_timeout",
+    // PostgreSQL's TLS.
+    "sslmode",
+    "sslrootcert",
+    "sslcert",
+    "sslkey",
+    "sslpassword",
+    // MySQL/MariaDB.
+    "unix_socket",
+    "charset",
+    "ssl_mode",
+    "ssl_ca",
+    "ssl_cert",
+    "ssl_key",
+];
+
+/// The names of `params` that `used` does not accept (nor `password`, which the URL's
+/// password took), as a log line may show them: quoted, except after a password parameter
+/// where only a recognised name is shown (see [`RECOGNISED_PARAMS`]).
+pub fn ignored_params(params: &[(String, String)], used: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut after_secret = false;
+    let mut ignored = Vec::new();
+    for (key, _) in params {
+        if key != "password" && !used(key) {
+            ignored.push(if after_secret && !RECOGNISED_PARAMS.contains(&key.as_str()) {
+                "(a name not shown: it follows a password, and may be part of it; an '&' in a password must be percent-encoded as %26)".to_owned()
+            } else {
+                format!("'{key}'")
+            });
+        }
+        after_secret = is_secret_param(key) || (after_secret && !RECOGNISED_PARAMS.contains(&key.as_str()));
+    }
+    ignored
+}
+
+/// Whether a query parameter holds a secret (`password`, `sslpassword`, …).
 pub fn is_secret_param(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
     key.contains("password") || key.contains("passwd") || key == "pwd"
 }
 
-/// Hides every credential of a URL that may not even parse, for messages and logs: whatever
-/// follows the scheme (with or without its `//`) and looks like `user:password@` loses the
-/// password, up to the last `@` (an unencoded `@` in a password hides the rest of it too),
-/// and the values of query parameters such as `password` and `sslpassword` become `***`.
+/// Hides every credential of a URL that may not even parse, for messages and logs.
+///
+/// A mistyped URL can be read two ways, and whatever either reading takes for a secret is
+/// hidden: the parser's (and SQLAlchemy's), where the password runs from the first `:` after
+/// the user name to the first `@` and the query starts at the next `?`; and one where the
+/// password held unencoded `@`s (and maybe `?`s), so it runs to the last `@`. In the query,
+/// the values of parameters such as `password` and `sslpassword` are hidden, and so is a pair
+/// that is no `name=value`, or that follows one of them and is not a parameter strata knows
+/// (the rest of a password that held an unencoded `&`). Each hidden stretch is shown as `***`.
 pub fn redact(raw: &str) -> String {
-    let (without_query, query) = match raw.rfind('?') {
-        // Only a '?' after the last '@' surely starts the query.
-        Some(at) if raw.rfind('@').map_or(true, |last_at| at > last_at) => (&raw[..at], Some(&raw[at + 1..])),
-        _ => (raw, None),
-    };
-    let mut shown = redact_credentials(without_query);
-    if let Some(query) = query {
-        shown.push('?');
-        let pairs: Vec<String> = query
-            .split('&')
-            .map(|pair| match pair.split_once('=') {
-                Some((key, _)) if is_secret_param(&percent_decode_str(key).decode_utf8_lossy()) => format!("{key}=***"),
-                _ => pair.to_owned(),
-            })
-            .collect();
-        shown.push_str(&pairs.join("&"));
+    let mut hidden = Vec::new();
+    for password_may_hold_at_signs in [false, true] {
+        hide_secrets(raw, password_may_hold_at_signs, &mut hidden);
     }
+    hidden.sort_unstable_by_key(|range| (range.start, range.end));
+    let mut shown = String::with_capacity(raw.len());
+    let mut written = 0;
+    let mut index = 0;
+    while index < hidden.len() {
+        // Overlapping or touching stretches are one.
+        let start = hidden[index].start.max(written);
+        let mut end = hidden[index].end;
+        while index + 1 < hidden.len() && hidden[index + 1].start <= end {
+            index += 1;
+            end = end.max(hidden[index].end);
+        }
+        shown.push_str(&raw[written..start]);
+        shown.push_str("***");
+        written = end.max(start);
+        index += 1;
+    }
+    shown.push_str(&raw[written..]);
     shown
 }
 
-fn redact_credentials(raw: &str) -> String {
-    let Some(at) = raw.rfind('@') else { return raw.to_owned() };
-    // The credentials start after the scheme: `dialect://`, or a mangled `dialect:/`.
-    let start = match raw[..at].find("://") {
-        Some(scheme_end) => scheme_end + 3,
-        None => match raw[..at].split_once(':') {
-            Some((scheme, rest))
-                if rest.starts_with('/') && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+') =>
-            {
-                at - rest.trim_start_matches('/').len()
-            }
-            _ => 0,
-        },
+/// Adds to `hidden` the byte ranges of `raw` that hold secrets in one reading (see
+/// [`redact`]); an empty range is a password that is there but empty. Ranges start and end
+/// next to ASCII delimiters, so they are character boundaries.
+fn hide_secrets(raw: &str, password_may_hold_at_signs: bool, hidden: &mut Vec<std::ops::Range<usize>>) {
+    let authority_start = authority_start(raw);
+    let authority = &raw[authority_start..];
+    let credentials_end = if password_may_hold_at_signs {
+        // A user name holds no ':', '?' or '@' ('/' is let through: a scheme mangled as
+        // `mysql//` leaves it in front of the user name).
+        authority.rfind('@').filter(|&at| {
+            let user = authority[..at].split(':').next().unwrap_or_default();
+            !user.contains(['?', '@'])
+        })
+    } else {
+        split_credentials(authority).0.map(str::len)
     };
-    // `user:password`: the user name holds no ':', so the password starts at the first one.
-    match raw[start..at].find(':') {
-        Some(colon) => format!("{}:***{}", &raw[..start + colon], &raw[at..]),
-        None => raw.to_owned(),
+    let mut after_credentials = authority_start;
+    if let Some(at) = credentials_end {
+        // `user:password`: the user name holds no ':', so the password starts at the first one.
+        if let Some(colon) = authority[..at].find(':') {
+            hidden.push(authority_start + colon + 1..authority_start + at);
+        }
+        after_credentials = authority_start + at + 1;
+    }
+    let Some(query_offset) = raw[after_credentials..].find('?') else { return };
+    let mut pair_start = after_credentials + query_offset + 1;
+    let mut after_secret = false;
+    for pair in raw[pair_start..].split('&') {
+        let (key, has_value) = match pair.split_once('=') {
+            Some((key, _)) => (percent_decode_str(key).decode_utf8_lossy(), true),
+            None => (percent_decode_str(pair).decode_utf8_lossy(), false),
+        };
+        let recognised = RECOGNISED_PARAMS.contains(&key.as_ref());
+        let name_like = has_value
+            && !key.is_empty()
+            && key.bytes().all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'-' | b'.'));
+        if is_secret_param(&key) {
+            let value_start = pair.find('=').map_or(pair.len(), |equals| equals + 1);
+            hidden.push(pair_start + value_start..pair_start + pair.len());
+        } else if !name_like || (after_secret && !recognised) {
+            hidden.push(pair_start..pair_start + pair.len());
+        }
+        after_secret = is_secret_param(&key) || (after_secret && !recognised);
+        pair_start += pair.len() + 1;
+    }
+}
+
+/// Where what follows the scheme starts: after `dialect://`, or a mangled `dialect:/`; at 0
+/// when there is no scheme.
+fn authority_start(raw: &str) -> usize {
+    if let Some(scheme_end) = raw.find("://") {
+        return scheme_end + 3;
+    }
+    match raw.split_once(':') {
+        Some((scheme, rest))
+            if rest.starts_with('/') && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+') =>
+        {
+            raw.len() - rest.trim_start_matches('/').len()
+        }
+        _ => 0,
     }
 }
 
@@ -390,7 +492,7 @@ mod tests {
         assert_eq!(redact("postgresql://u:Ab3@Yx9W@h/db"), "postgresql://u:***@h/db");
         let url = DatabaseUrl::parse("postgresql://u@h/db?password=qw%26rty&sslmode=require").unwrap();
         assert_eq!(server(&url).password.as_deref(), Some("qw&rty"), "the query password is the password");
-        assert_eq!(url.params, vec![("sslmode".to_owned(), "require".to_owned())]);
+        assert_eq!(url.param("sslmode"), Some("require"));
         assert_eq!(url.to_string(), "postgresql://u:***@h/db");
     }
 
@@ -424,5 +526,49 @@ mod tests {
         assert!(matches!(error, UrlError::BadPort { ref port, .. } if port == "port"));
         assert!(!error.to_string().contains(":pw@"));
         assert!(matches!(DatabaseUrl::parse("postgresql://u@h:5432"), Err(UrlError::MissingDatabase { .. })));
+    }
+
+    #[test]
+    fn a_query_password_with_unencoded_question_marks_and_ampersands_stays_hidden() {
+        // The query starts at the first '?' after the credentials; later ones are data.
+        assert_eq!(
+            redact("postgresql://u@h:99999/db?password=Sec?retQz&sslmode=disable"),
+            "postgresql://u@h:99999/db?password=***&sslmode=disable"
+        );
+        assert_eq!(redact("postgresql://u:pa?ss@h/db?x=1"), "postgresql://u:***@h/db?x=1");
+        // What follows a password and is no parameter strata knows may be the rest of it.
+        assert_eq!(
+            redact("mysql://u@h/db?password=Abc&defgh=ijk&charset=utf8"),
+            "mysql://u@h/db?password=***&***&charset=utf8"
+        );
+        assert_eq!(
+            redact("mysql://u@h/db?charset=utf8&plugin=dbcounter"),
+            "mysql://u@h/db?charset=utf8&plugin=dbcounter"
+        );
+        // An '@' in a query value does not end any credentials.
+        assert_eq!(
+            redact("mysql+pymysql://root@127.0.0.1:3306/ks?password=aaa@aa&sslmode=prefer"),
+            "mysql+pymysql://root@127.0.0.1:3306/ks?password=***&sslmode=prefer"
+        );
+        // Read with the password running to the last '@', everything after the user is secret.
+        assert_eq!(redact("postgresql://u:ab?c@de/f@127.0.0.1/ks?password=x@y"), "postgresql://u:***");
+        assert_eq!(redact("mysql+pymysql://root:@?aaaa@127.0.0.1:3306/ks"), "mysql+pymysql://root:***");
+
+        let url = DatabaseUrl::parse("postgresql://u@h/db?password=Sec?retQz&defgh&sslmode=require&xyz=1").unwrap();
+        assert_eq!(server(&url).password.as_deref(), Some("Sec?retQz"));
+        let ignored = ignored_params(&url.params, |key| key == "sslmode");
+        assert_eq!(ignored.len(), 2, "{ignored:?}");
+        assert!(!ignored[0].contains("defgh") && ignored[0].contains("%26"), "{ignored:?}");
+        // Once a recognised parameter follows, names are shown again.
+        assert_eq!(ignored[1], "'xyz'");
+        let url = DatabaseUrl::parse("mysql://u@h/db?charset=utf8&plugin=dbcounter").unwrap();
+        assert_eq!(ignored_params(&url.params, |key| key == "charset"), ["'plugin'"]);
+    }
+
+    #[test]
+    fn the_backends_parameters_are_recognised() {
+        for key in ["sslmode", "sslpassword", "host", "charset", "ssl_ca", "unix_socket"] {
+            assert!(RECOGNISED_PARAMS.contains(&key), "{key}");
+        }
     }
 }

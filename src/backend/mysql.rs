@@ -895,10 +895,8 @@ pub(super) fn connect(url: &DatabaseUrl) -> Result<MysqlBackend, DbError> {
 /// as diesel expects; the server's socket is never substituted for a TCP address.
 pub(super) fn client_options(url: &DatabaseUrl) -> Result<ClientOptions, String> {
     let Target::Server(server) = &url.target else { unreachable!("mysql URLs always name a server") };
-    for (key, _) in &url.params {
-        if !PASSED_THROUGH.contains(&key.as_str()) {
-            log::debug!("ignoring URL parameter '{key}' (not used by MySQL connections)");
-        }
+    for name in crate::url::ignored_params(&url.params, |key| PASSED_THROUGH.contains(&key)) {
+        log::debug!("ignoring URL parameter {name} (not used by MySQL connections)");
     }
     let host = server.host.as_deref().unwrap_or("localhost");
     let socket = url.param("unix_socket").map(str::to_owned).or_else(|| {

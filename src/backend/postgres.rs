@@ -347,13 +347,13 @@ pub(super) fn conninfo(url: &DatabaseUrl) -> String {
     }
     pairs.push(("dbname", server.database.clone()));
     for (key, value) in &url.params {
-        match PASSED_THROUGH.iter().find(|known| *known == key) {
-            Some(known) => pairs.push((known, value.clone())),
-            None if TLS_PARAMS.contains(&key.as_str()) => {}
-            None => {
-                log::debug!("ignoring URL parameter '{key}' (not used by PostgreSQL connections)")
-            }
+        if let Some(known) = PASSED_THROUGH.iter().find(|known| *known == key) {
+            pairs.push((known, value.clone()));
         }
+    }
+    let used = |key: &str| PASSED_THROUGH.contains(&key) || TLS_PARAMS.contains(&key);
+    for name in crate::url::ignored_params(&url.params, used) {
+        log::debug!("ignoring URL parameter {name} (not used by PostgreSQL connections)");
     }
     if url.param("connect_timeout").is_none() {
         // Fail fast on an unreachable server instead of waiting for TCP's own timeout.
