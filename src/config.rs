@@ -53,6 +53,13 @@ pub enum ConfigError {
         /// The empty source.
         origin: UrlOrigin,
     },
+    /// `--config-dir` was given, holds no `*.conf` file, and nothing else names a database:
+    /// the operator meant a configuration that is not there.
+    #[error("--config-dir {} holds no *.conf file and nothing else names a database: check the directory, or name the database with --database-url or STRATA_DATABASE_URL (strata does not fall back to sqlite:///keystone.db when a configuration was asked for)", .dir.display())]
+    EmptyConfigDir {
+        /// The directory as given.
+        dir: PathBuf,
+    },
     /// Configuration files were read but none sets `[database] connection`.
     #[error("no [database] connection in {}: name the database there, with --database-url or with STRATA_DATABASE_URL (unlike keystone-manage, strata does not fall back to sqlite:///keystone.db when configuration files exist){}", show_paths(.files), sql_section_hint(.sql_section.as_deref()))]
     NoConnection {
@@ -311,9 +318,10 @@ pub fn resolve_database_url(
     let lookup = look_up(flag, env, sources)?;
     let resolved = match lookup.named {
         Some(resolved) => resolved,
-        None if lookup.files.is_empty() => {
-            ResolvedUrl { url: DEFAULT_DATABASE_URL.into(), origin: UrlOrigin::BuiltInDefault }
-        }
+        None if lookup.files.is_empty() => match &sources.dir {
+            Some(dir) => return Err(ConfigError::EmptyConfigDir { dir: dir.clone() }),
+            None => ResolvedUrl { url: DEFAULT_DATABASE_URL.into(), origin: UrlOrigin::BuiltInDefault },
+        },
         None => return Err(ConfigError::NoConnection { files: lookup.files, sql_section: lookup.sql_section }),
     };
     log::debug!("database URL {} (from {})", redact(&resolved.url), resolved.origin);
@@ -451,6 +459,17 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_config_dir_names_no_default_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let sources = ConfigSources { files: vec![], dir: Some(dir.path().to_owned()) };
+        let error = resolve_database_url(None, None, &sources).unwrap_err();
+        assert!(matches!(error, ConfigError::EmptyConfigDir { .. }), "{error}");
+        assert!(error.to_string().contains("holds no *.conf file"), "{error}");
+        // Another source still names the database.
+        assert_eq!(resolve_database_url(Some("sqlite:///x.db"), None, &sources).unwrap().url, "sqlite:///x.db");
+    }
+
+    #[test]
     fn missing_and_malformed_files_are_errors() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("nope.conf");
@@ -476,10 +495,6 @@ mod tests {
         );
         let message = error.to_string();
         assert!(message.contains(&file.display().to_string()) && message.contains("[sql] connection"), "{message}");
-        let none = ConfigSources { files: Vec::new(), dir: Some(dir.path().join("empty.d")) };
-        fs::create_dir(dir.path().join("empty.d")).unwrap();
-        let resolved = resolve_database_url(None, None, &none).unwrap();
-        assert_eq!((resolved.url.as_str(), resolved.origin), (DEFAULT_DATABASE_URL, UrlOrigin::BuiltInDefault));
     }
 
     #[test]

@@ -167,6 +167,19 @@ fn a_default_config_file_without_a_database_is_refused() {
     assert!(!dir.path().join("keystone.db").exists());
 }
 
+/// A `--config-dir` that holds no `*.conf` file names no database either: the operator asked
+/// for a configuration that is not there, and nothing is upgraded.
+#[test]
+fn an_empty_config_dir_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let confd = dir.path().join("keystone.conf.d");
+    fs::create_dir(&confd).unwrap();
+    let mut command = strata(dir.path());
+    command.arg("--config-dir").arg(&confd).arg("db_sync");
+    run(command).fails_with(&format!("--config-dir {} holds no *.conf file", confd.display()));
+    assert!(!dir.path().join("keystone.db").exists());
+}
+
 /// oslo.config reads group names without regard to case, option names with it.
 #[test]
 fn config_files_are_read_with_oslo_config_case_rules() {
@@ -237,10 +250,79 @@ fn oslo_log_options_are_accepted_and_honoured() {
 
     for option in ["--use-syslog", "--use-journal"] {
         let mut command = strata(dir.path());
-        command.args([option, "db_version"]);
+        command.args([option, "db_version"]).env("STRATA_SYSLOG_SOCKET", dir.path().join("no-such-socket"));
+        command.env("STRATA_JOURNAL_SOCKET", dir.path().join("no-such-socket"));
         let outcome = run(command);
         assert_eq!(outcome.expect(0).stdout, format!("{EXPAND_HEAD}\n"));
-        let warnings = outcome.stderr.lines().filter(|line| line.contains(option)).count();
-        assert!(warnings <= 1, "at most one warning when the socket is missing\n{outcome}");
+        let warnings: Vec<&str> = outcome.stderr.lines().filter(|line| line.contains(option)).collect();
+        assert_eq!(warnings.len(), 1, "one warning when the socket is missing\n{outcome}");
+        assert!(warnings[0].contains("logging to stderr instead"), "{outcome}");
     }
+}
+
+/// Each of oslo.log's destinations gets the log, all at once as oslo.log's handlers do, and
+/// the error that ends a failed run is in them too.
+#[test]
+fn syslog_journal_and_log_file_all_receive_the_log_and_the_final_error() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = tempfile::tempdir().unwrap();
+    let syslog_path = dir.path().join("syslog.sock");
+    let journal_path = dir.path().join("journal.sock");
+    // Readers that keep up, as syslog and journald do: a datagram waits while the queue is full.
+    let listen = |path: &std::path::Path| {
+        let socket = UnixDatagram::bind(path).unwrap();
+        let messages = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = messages.clone();
+        std::thread::spawn(move || {
+            let mut buffer = vec![0; 65536];
+            while let Ok(length) = socket.recv(&mut buffer) {
+                sink.lock().unwrap().push(String::from_utf8_lossy(&buffer[..length]).into_owned());
+            }
+        });
+        messages
+    };
+    let syslog = listen(&syslog_path);
+    let journal = listen(&journal_path);
+    let received = |messages: &std::sync::Arc<std::sync::Mutex<Vec<String>>>| {
+        // The run has ended; what it sent is queued or read.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        std::mem::take(&mut *messages.lock().unwrap())
+    };
+    let logged = |args: &[&str]| {
+        let mut command = strata(dir.path());
+        command
+            .args(["--use-syslog", "--use-journal", "--log-file", "all.log"])
+            .args(args)
+            .env("STRATA_SYSLOG_SOCKET", &syslog_path)
+            .env("STRATA_JOURNAL_SOCKET", &journal_path);
+        run(command)
+    };
+
+    let outcome = logged(&["db_sync"]);
+    outcome.expect(0);
+    assert!(!outcome.stderr.contains("Running upgrade"), "the log has left stderr\n{outcome}");
+    let from_syslog = received(&syslog);
+    assert!(
+        from_syslog
+            .iter()
+            .any(|message| message.starts_with("<14>strata-manage[") && message.contains("Running upgrade")),
+        "{from_syslog:?}"
+    );
+    let from_journal = received(&journal);
+    assert!(
+        from_journal.iter().any(|message| message.contains("PRIORITY=6\nSYSLOG_IDENTIFIER=strata-manage\n")
+            && message.contains("Running upgrade")),
+        "{from_journal:?}"
+    );
+    let log = fs::read_to_string(dir.path().join("all.log")).unwrap();
+    assert!(log.contains("Running upgrade"), "{log}");
+
+    // A failed run: its error line is on stderr and in every destination.
+    let outcome = logged(&["db_sync", "2"]);
+    let error = "Specifying a version is no longer supported";
+    outcome.fails_with(error);
+    assert!(received(&syslog).iter().any(|message| message.starts_with("<11>") && message.contains(error)));
+    assert!(received(&journal).iter().any(|message| message.contains("PRIORITY=3\n") && message.contains(error)));
+    let log = fs::read_to_string(dir.path().join("all.log")).unwrap();
+    assert!(log.lines().any(|line| line.contains("ERROR") && line.contains(error)), "{log}");
 }

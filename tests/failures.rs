@@ -22,7 +22,8 @@ fn postgresql_permission_failure_names_the_revision_and_the_next_step() {
         outcome
             .fails_with("revision 27e647c0fad4")
             .fails_with("nothing of it was applied (rolled back); fix the cause, then run strata-manage db_sync again")
-            .fails_with("permission denied for schema public");
+            .fails_with("permission denied for schema public")
+            .fails_with("the database user lacks a privilege: see README.md");
         assert_eq!(db.alembic_rows(), None, "nothing was created");
         db.conn().exec(&format!("DROP OWNED BY \"{role}\"; DROP ROLE \"{role}\""));
     });

@@ -325,6 +325,7 @@ fn mysql_check_reports_an_interrupted_unit_in_json() {
                     "unit": "revision 99de3849d860",
                     "applied": 1,
                     "holder": "strata-manage db_sync on node7, pid 4242",
+                    "failed": false,
                 },
             })
         );

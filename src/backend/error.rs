@@ -254,6 +254,17 @@ impl DbError {
         }
     }
 
+    /// The driver error underneath, if any, to refine its kind.
+    pub fn driver_mut(&mut self) -> Option<&mut DriverError> {
+        match self {
+            DbError::Connect { source, .. } | DbError::Query { source, .. } => Some(source),
+            DbError::Statement(failure) => Some(&mut failure.source),
+            DbError::UnitStopped { source, .. } => Some(source),
+            DbError::InUnit { source, .. } => source.driver_mut(),
+            _ => None,
+        }
+    }
+
     /// The driver error underneath, if any.
     pub fn driver(&self) -> Option<&DriverError> {
         match self {

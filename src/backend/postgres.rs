@@ -120,7 +120,16 @@ impl Backend for PostgresBackend {
     }
 
     fn apply(&mut self, unit: &Unit<'_>) -> Result<(), DbError> {
-        apply_in_transaction(&mut self.conn, &TRANSACTION, unit)
+        apply_in_transaction(&mut self.conn, &TRANSACTION, unit).map_err(|mut error| {
+            // diesel keeps the SQLSTATE to itself, so a missing privilege is told by asking
+            // the catalog (after the rollback) whether this role may create in its schema.
+            if let Some(source) = error.driver_mut().filter(|source| source.kind == super::ErrorKind::Other) {
+                if !may_create_in_schema(&mut self.conn).unwrap_or(true) {
+                    source.kind = super::ErrorKind::PermissionDenied;
+                }
+            }
+            error
+        })
     }
 
     fn catalog(&mut self) -> Result<Catalog, DbError> {
@@ -185,6 +194,17 @@ pub(super) fn create_scratch(
     }
     drop(admin);
     Ok(Box::new(connect(scratch_url)?))
+}
+
+/// Whether the session's role may create objects in its current schema (`false` also when
+/// no schema of the search path exists).
+fn may_create_in_schema(conn: &mut PgConnection) -> Result<bool, diesel::result::Error> {
+    let answer = single_text(
+        conn,
+        "SELECT CASE WHEN current_schema() IS NOT NULL AND has_schema_privilege(current_schema(), 'CREATE') \
+         THEN 'yes' ELSE 'no' END AS value",
+    )?;
+    Ok(answer == "yes")
 }
 
 /// diesel keeps PostgreSQL's SQLSTATE to itself; its own classification is what there is.

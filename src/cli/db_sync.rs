@@ -140,11 +140,17 @@ fn run_without_changes(cli: &Cli, args: &Args, target: Target) -> Result<u8, Fai
         usage_error("the argument '--database-url <URL>' cannot be used with '--dialect <DIALECT>'");
     }
     let trees = cli.trees()?;
+    // Which database the script or the plan is for, as db_sync itself says.
+    let read_database = || -> Result<strata::url::DatabaseUrl, Failure> {
+        let database = cli.named_database()?;
+        log::info!("Reading database {} (from {})", database.url, database.origin);
+        Ok(database.url)
+    };
     let text = match (args.sql, args.dialect) {
         (true, Some(dialect)) => manager::script(ScriptFor::EmptyDatabase(dialect), &trees, target)?,
-        (true, None) => manager::script(ScriptFor::Database(&cli.database_url()?), &trees, target)?,
+        (true, None) => manager::script(ScriptFor::Database(&read_database()?), &trees, target)?,
         (false, _) => {
-            let dry_run = manager::dry_run(&cli.database_url()?, &trees, target)?;
+            let dry_run = manager::dry_run(&read_database()?, &trees, target)?;
             if args.format == Format::Json {
                 print_json(&report::DryRunReport::from(&dry_run))?;
                 return Ok(0);

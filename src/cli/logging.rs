@@ -2,12 +2,14 @@
 //! as it starts and ends); `-v` adds strata's debug messages; `-d` also logs every SQL
 //! statement (target `strata::sql`). `RUST_LOG` replaces all of this.
 //!
-//! oslo.log's options, as keystone-manage accepts them: `--log-file PATH` writes the log to
-//! that file instead (appending; relative to `--log-dir` when both are given),
-//! `--log-dir DIR` alone writes it to `DIR/strata-manage.log`, `--use-syslog` sends it to the
-//! local syslog socket (`/dev/log`, facility `user`) and `--use-journal` to systemd's journal.
-//! A syslog or journal socket that is not there is warned about once and the log stays on
-//! stderr; a log file that cannot be opened is an error. Error lines always go to stderr.
+//! oslo.log's options, as keystone-manage accepts them, each adding a destination as
+//! oslo.log adds a handler: `--log-file PATH` appends the log to that file (relative to
+//! `--log-dir` when both are given), `--log-dir DIR` alone to `DIR/strata-manage.log`,
+//! `--use-syslog` sends it to the local syslog socket (`/dev/log`, facility `user`) and
+//! `--use-journal` to systemd's journal; the log leaves stderr once it has somewhere else to
+//! go. A syslog or journal socket that is not there is warned about once (`STRATA_SYSLOG_SOCKET`
+//! and `STRATA_JOURNAL_SOCKET` name other sockets); a log file that cannot be opened is an
+//! error. The error that ends a run goes to stderr, and to the log's destinations too.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -51,7 +53,8 @@ impl LogDestination {
 }
 
 /// Sets up the logger; fails only when a log file was asked for and cannot be opened.
-pub fn init(debug: bool, verbose: bool, destination: &LogDestination) -> Result<(), Failure> {
+/// Returns whether the log goes somewhere other than stderr.
+pub fn init(debug: bool, verbose: bool, destination: &LogDestination) -> Result<bool, Failure> {
     let default_filter = if debug {
         "warn,strata=debug,strata_manage=debug"
     } else if verbose {
@@ -59,31 +62,75 @@ pub fn init(debug: bool, verbose: bool, destination: &LogDestination) -> Result<
     } else {
         "warn,strata=info,strata_manage=info"
     };
-    let mut builder = Builder::from_env(Env::default().default_filter_or(default_filter));
-    builder.format_timestamp_millis().target(Target::Stderr);
-    let mut unavailable = None;
-    if destination.journal {
-        match UnixDatagram::unbound().and_then(|socket| socket.connect(JOURNAL_SOCKET).map(|()| socket)) {
-            Ok(socket) => {
-                builder.format(format_journal).target(Target::Pipe(Box::new(Datagrams(socket))));
-            }
-            Err(error) => unavailable = Some(format!("--use-journal: cannot reach {JOURNAL_SOCKET} ({error})")),
+    let builder = || {
+        let mut builder = Builder::from_env(Env::default().default_filter_or(default_filter));
+        builder.format_timestamp_millis().target(Target::Stderr);
+        builder
+    };
+    let mut loggers = Vec::new();
+    let mut unavailable = Vec::new();
+    let sockets = [
+        (destination.journal, "--use-journal", "STRATA_JOURNAL_SOCKET", JOURNAL_SOCKET, format_journal as Format),
+        (destination.syslog, "--use-syslog", "STRATA_SYSLOG_SOCKET", SYSLOG_SOCKET, format_syslog as Format),
+    ];
+    for (wanted, option, variable, default_path, format) in sockets {
+        if !wanted {
+            continue;
         }
-    } else if destination.syslog {
-        match UnixDatagram::unbound().and_then(|socket| socket.connect(SYSLOG_SOCKET).map(|()| socket)) {
+        let path = std::env::var_os(variable).map_or_else(|| PathBuf::from(default_path), PathBuf::from);
+        // A datagram waits while the reader's queue is full; a reader that is stuck must not
+        // stop the run, so such a record is dropped after a while.
+        let connected = UnixDatagram::unbound().and_then(|socket| {
+            socket.connect(&path)?;
+            socket.set_write_timeout(Some(std::time::Duration::from_secs(2)))?;
+            Ok(socket)
+        });
+        match connected {
             Ok(socket) => {
-                builder.format(format_syslog).target(Target::Pipe(Box::new(Datagrams(socket))));
+                loggers.push(builder().format(format).target(Target::Pipe(Box::new(Datagrams(socket)))).build())
             }
-            Err(error) => unavailable = Some(format!("--use-syslog: cannot reach {SYSLOG_SOCKET} ({error})")),
+            Err(error) => unavailable.push(format!("{option}: cannot reach {} ({error})", path.display())),
         }
-    } else if let Some(path) = destination.file_path() {
-        builder.target(Target::Pipe(Box::new(open_log_file(&path)?)));
     }
-    builder.init();
-    if let Some(reason) = unavailable {
-        log::warn!("{reason}: logging to stderr instead");
+    if let Some(path) = destination.file_path() {
+        loggers.push(builder().target(Target::Pipe(Box::new(open_log_file(&path)?))).build());
     }
-    Ok(())
+    let elsewhere = !loggers.is_empty();
+    if !elsewhere {
+        loggers.push(builder().build());
+    }
+    let max_level = loggers.iter().map(env_logger::Logger::filter).max().unwrap_or(log::LevelFilter::Off);
+    log::set_max_level(max_level);
+    log::set_boxed_logger(Box::new(FanOut(loggers))).expect("the logger is set once");
+    for reason in unavailable {
+        let fallback = if elsewhere { "" } else { ": logging to stderr instead" };
+        log::warn!("{reason}{fallback}");
+    }
+    Ok(elsewhere)
+}
+
+/// How one destination writes a record.
+type Format = fn(&mut env_logger::fmt::Formatter, &log::Record<'_>) -> io::Result<()>;
+
+/// Every destination gets every record its filter lets through.
+struct FanOut(Vec<env_logger::Logger>);
+
+impl log::Log for FanOut {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        self.0.iter().any(|logger| logger.enabled(metadata))
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        for logger in &self.0 {
+            if logger.matches(record) {
+                logger.log(record);
+            }
+        }
+    }
+
+    fn flush(&self) {
+        self.0.iter().for_each(log::Log::flush);
+    }
 }
 
 fn open_log_file(path: &Path) -> Result<File, Failure> {

@@ -170,9 +170,20 @@ pub fn main() -> ExitCode {
         syslog: cli.use_syslog,
         journal: cli.use_journal,
     };
-    match logging::init(cli.debug, cli.verbose, &destination).and_then(|()| run(&cli)) {
+    let logs_elsewhere = match logging::init(cli.debug, cli.verbose, &destination) {
+        Ok(elsewhere) => elsewhere,
+        Err(Failure(message)) => {
+            let _ = writeln!(std::io::stderr(), "{PROGRAM}: error: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match run(&cli) {
         Ok(status) => ExitCode::from(status),
         Err(Failure(message)) => {
+            // A log file or syslog read after a cron run must show why it failed.
+            if logs_elsewhere {
+                log::error!("{message}");
+            }
             let _ = writeln!(std::io::stderr(), "{PROGRAM}: error: {message}");
             ExitCode::FAILURE
         }
