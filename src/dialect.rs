@@ -1,5 +1,10 @@
-//! The SQL dialects strata speaks. A new backend is one file under `backend/` plus a variant
-//! here.
+//! The SQL dialects strata speaks. A new engine is a variant here, its [`Backend`] in
+//! `backend/`, and the places that match on the dialect for what only it has: connecting
+//! (`backend::connect`), offline scripts (`backend/script.rs`, `offline.rs`), `verify`'s
+//! scratch database and catalog (`backend/scratch.rs`, `backend/introspect/`), the lint's
+//! SQL parser (`lint.rs`) and `show --dialect` (`cli/show.rs`).
+//!
+//! [`Backend`]: crate::backend::Backend
 
 use std::fmt;
 
