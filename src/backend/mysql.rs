@@ -982,3 +982,33 @@ pub(super) fn ssl_options(url: &DatabaseUrl) -> Result<Option<mysql_async::SslOp
             .with_danger_skip_domain_validation(!check_name),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What resuming a unit and the CLI's advice rest on: the server's numbers, whatever the
+    /// language of its messages.
+    #[test]
+    fn error_numbers_decide_what_a_failure_means() {
+        // Re-running a DDL statement an interrupted run applied: skipped as applied.
+        for code in [1050, 1060, 1061, 1091, 1062] {
+            assert!(kind_of(code).means_already_applied(), "{code}");
+        }
+        // Anything else stops the run: a missing table, a conflict to retry, a node out of
+        // the primary component, a lost connection, a missing privilege, a syntax error.
+        let cases = [
+            (1146, ErrorKind::NoSuchTable),
+            (1213, ErrorKind::Conflict),
+            (1205, ErrorKind::Conflict),
+            (1047, ErrorKind::ClusterNotReady),
+            (2013, ErrorKind::ConnectionLost),
+            (1142, ErrorKind::PermissionDenied),
+            (1064, ErrorKind::Other),
+        ];
+        for (code, kind) in cases {
+            assert_eq!(kind_of(code), kind, "{code}");
+            assert!(!kind.means_already_applied(), "{code}");
+        }
+    }
+}
