@@ -55,3 +55,24 @@ fn a_failed_statement_is_named_with_its_revision_on_transactional_backends() {
         });
     }
 }
+
+/// PostgreSQL's DETAIL (which row) is part of the one error line.
+#[test]
+fn postgresql_failure_keeps_the_servers_detail() {
+    TestDb::run(Backend::Postgresql, "pg_failure_detail", |db| {
+        let scratch = tempfile::tempdir().unwrap();
+        let tree = crate::support::copy_alembic_tree(scratch.path());
+        let mut command = strata(scratch.path());
+        command.arg("--alembic-dir").arg(&tree).args(["revision", "--expand", "-m", "Unique region descriptions"]);
+        let outcome = run(command);
+        let folder = scratch.path().join(outcome.expect(0).stdout.trim());
+        std::fs::write(folder.join("up.sql"), "CREATE UNIQUE INDEX ux_region_description ON region (description);\n")
+            .unwrap();
+        db.manage(&["db_sync"]).expect(0);
+        db.conn().exec("INSERT INTO region (id, description, extra) VALUES ('r1', 'same', '{}'), ('r2', 'same', '{}')");
+        let tree = tree.to_str().unwrap();
+        db.manage(&["--alembic-dir", tree, "db_sync"])
+            .fails_with("failed at statement 1 of 1 (CREATE UNIQUE INDEX ux_region_description")
+            .fails_with("could not create unique index \"ux_region_description\"; detail: Key (description)=(same) is duplicated.");
+    });
+}

@@ -88,7 +88,16 @@ impl DriverError {
             }
             _ => ErrorKind::Other,
         };
-        let message = error.to_string();
+        let mut message = error.to_string();
+        // PostgreSQL's DETAIL and HINT say which row or what to do; diesel's message leaves
+        // them out.
+        if let Error::DatabaseError(_, information) = &error {
+            for (label, text) in [("detail", information.details()), ("hint", information.hint())] {
+                if let Some(text) = text.filter(|text| !text.trim().is_empty()) {
+                    message.push_str(&format!("; {label}: {text}"));
+                }
+            }
+        }
         DriverError::new(kind, None, &message, error)
     }
 }
