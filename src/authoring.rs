@@ -339,25 +339,23 @@ fn newest_release(root: &str, revisions: &[Revision]) -> Option<String> {
         .map(|(_, release)| release)
 }
 
-/// A TOML basic string.
-fn toml_string(text: &str) -> String {
-    let mut quoted = String::from("\"");
-    for c in text.chars() {
-        match c {
-            '"' => quoted.push_str("\\\""),
-            '\\' => quoted.push_str("\\\\"),
-            '\n' => quoted.push_str("\\n"),
-            '\t' => quoted.push_str("\\t"),
-            c if c.is_control() => quoted.push_str(&format!("\\u{:04X}", u32::from(c))),
-            c => quoted.push(c),
-        }
-    }
-    quoted.push('"');
-    quoted
+/// `revision.toml`, in the order its fields are read.
+#[derive(serde::Serialize)]
+struct RevisionMetadata<'a> {
+    revision: &'a str,
+    down_revision: DownRevision<'a>,
+    branch_labels: Vec<&'a str>,
+    depends_on: &'a [String],
+    message: &'a str,
+    create_date: &'a str,
 }
 
-fn toml_list(items: &[String]) -> String {
-    format!("[{}]", items.iter().map(|item| toml_string(item)).collect::<Vec<_>>().join(", "))
+/// One parent as a string, a merge's parents as a list, as alembic writes them.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum DownRevision<'a> {
+    One(&'a str),
+    Several(&'a [String]),
 }
 
 fn revision_toml(
@@ -368,19 +366,18 @@ fn revision_toml(
     message: &str,
     create_date: &str,
 ) -> String {
-    let down = match down_revisions {
-        [one] => toml_string(one),
-        several => toml_list(several),
+    let metadata = RevisionMetadata {
+        revision: id,
+        down_revision: match down_revisions {
+            [one] => DownRevision::One(one),
+            several => DownRevision::Several(several),
+        },
+        branch_labels: label.map(Branch::label).into_iter().collect(),
+        depends_on,
+        message: message.trim(),
+        create_date,
     };
-    let labels: Vec<String> = label.map(|branch| branch.label().to_owned()).into_iter().collect();
-    format!(
-        "revision = {}\ndown_revision = {down}\nbranch_labels = {}\ndepends_on = {}\nmessage = {}\ncreate_date = {}\n",
-        toml_string(id),
-        toml_list(&labels),
-        toml_list(depends_on),
-        toml_string(message.trim()),
-        toml_string(create_date),
-    )
+    toml::to_string(&metadata).expect("strings and lists of strings always serialize")
 }
 
 fn up_sql_template(id: &str, branch: Branch, merge: bool, message: &str) -> String {
