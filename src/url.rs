@@ -232,11 +232,10 @@ fn decode(text: &str, shown: &str) -> Result<String, UrlError> {
         .map_err(|_| UrlError::BadEncoding { url: shown.to_owned() })
 }
 
-/// Every URL parameter some backend uses (besides `password`, which every server backend
-/// takes): after a password parameter, a pair whose name is not one of these may be the rest
-/// of a password holding an unencoded `&`, and is never shown.
-pub const RECOGNISED_PARAMS: [&str; 22] = [
-    // PostgreSQL, passed to the client.
+/// libpq connection parameters that may be given as URL query parameters and that
+/// tokio-postgres understands as libpq does; others are ignored (with a debug log), as
+/// SQLAlchemy drivers ignore what they do not know.
+pub const POSTGRESQL_PARAMS: [&str; 11] = [
     "host",
     "hostaddr",
     "connect_timeout",
@@ -248,36 +247,36 @@ pub const RECOGNISED_PARAMS: [&str; 22] = [
     "keepalives_interval",
     "keepalives_retries",
     "tcp_user_timeout",
-    // PostgreSQL's TLS.
-    "sslmode",
-    "sslrootcert",
-    "sslcert",
-    "sslkey",
-    "sslpassword",
-    // MySQL/MariaDB.
-    "unix_socket",
-    "charset",
-    "ssl_mode",
-    "ssl_ca",
-    "ssl_cert",
-    "ssl_key",
 ];
+
+/// PostgreSQL's TLS parameters, handled by strata itself (see `backend/tls.rs`).
+pub const POSTGRESQL_TLS_PARAMS: [&str; 5] = ["sslmode", "sslrootcert", "sslcert", "sslkey", "sslpassword"];
+
+/// URL parameters strata's MySQL connections use; others are ignored with a debug log.
+pub const MYSQL_PARAMS: [&str; 6] = ["unix_socket", "charset", "ssl_mode", "ssl_ca", "ssl_cert", "ssl_key"];
+
+/// Whether some backend uses the URL parameter `key` (besides `password`, which every server
+/// backend takes): after a password parameter, a pair whose name is not one of these may be
+/// the rest of a password holding an unencoded `&`, and is never shown.
+pub fn is_recognised_param(key: &str) -> bool {
+    [&POSTGRESQL_PARAMS[..], &POSTGRESQL_TLS_PARAMS, &MYSQL_PARAMS].iter().any(|params| params.contains(&key))
+}
 
 /// The names of `params` that `used` does not accept (nor `password`, which the URL's
 /// password took), as a log line may show them: quoted, except after a password parameter
-/// where only a recognised name is shown (see [`RECOGNISED_PARAMS`]).
+/// where only a recognised name is shown (see [`is_recognised_param`]).
 pub fn ignored_params(params: &[(String, String)], used: impl Fn(&str) -> bool) -> Vec<String> {
     let mut after_secret = false;
     let mut ignored = Vec::new();
     for (key, _) in params {
         if key != "password" && !used(key) {
-            ignored.push(if after_secret && !RECOGNISED_PARAMS.contains(&key.as_str()) {
+            ignored.push(if after_secret && !is_recognised_param(key) {
                 "(a name not shown: it follows a password, and may be part of it; an '&' in a password must be percent-encoded as %26)".to_owned()
             } else {
                 format!("'{key}'")
             });
         }
-        after_secret = is_secret_param(key) || (after_secret && !RECOGNISED_PARAMS.contains(&key.as_str()));
+        after_secret = is_secret_param(key) || (after_secret && !is_recognised_param(key));
     }
     ignored
 }
@@ -355,7 +354,7 @@ fn hide_secrets(raw: &str, password_may_hold_at_signs: bool, hidden: &mut Vec<st
             Some((key, _)) => (percent_decode_str(key).decode_utf8_lossy(), true),
             None => (percent_decode_str(pair).decode_utf8_lossy(), false),
         };
-        let recognised = RECOGNISED_PARAMS.contains(&key.as_ref());
+        let recognised = is_recognised_param(&key);
         let name_like = has_value
             && !key.is_empty()
             && key.bytes().all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'-' | b'.'));
@@ -568,7 +567,8 @@ mod tests {
     #[test]
     fn the_backends_parameters_are_recognised() {
         for key in ["sslmode", "sslpassword", "host", "charset", "ssl_ca", "unix_socket"] {
-            assert!(RECOGNISED_PARAMS.contains(&key), "{key}");
+            assert!(is_recognised_param(key), "{key}");
         }
+        assert!(!is_recognised_param("plugin") && !is_recognised_param("password"));
     }
 }

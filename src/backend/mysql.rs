@@ -45,7 +45,7 @@ use crate::catalog::Catalog;
 use crate::dialect::Dialect;
 use crate::lock::{Holder, LockOptions};
 use crate::state::{DatabaseState, Interrupted, UnitId};
-use crate::url::{DatabaseUrl, Target};
+use crate::url::{DatabaseUrl, Target, MYSQL_PARAMS};
 
 /// The table holding the `db_sync` lock row.
 const LOCK_TABLE: &str = "strata_db_sync_lock";
@@ -54,9 +54,6 @@ const PROGRESS_TABLE: &str = "strata_db_sync_progress";
 
 /// A diesel connection over mysql_async.
 pub(super) type MysqlConnection = Wrapped<AsyncMysqlConnection>;
-
-/// URL parameters strata's MySQL connections use; others are ignored with a debug log.
-const PASSED_THROUGH: [&str; 6] = ["unix_socket", "charset", "ssl_mode", "ssl_ca", "ssl_cert", "ssl_key"];
 
 /// Where libmysqlclient looks for the server's socket when the host is `localhost` (Debian's
 /// default; `MYSQL_UNIX_PORT` overrides it, as for libmysqlclient).
@@ -895,7 +892,7 @@ pub(super) fn connect(url: &DatabaseUrl) -> Result<MysqlBackend, DbError> {
 /// as diesel expects; the server's socket is never substituted for a TCP address.
 pub(super) fn client_options(url: &DatabaseUrl) -> Result<ClientOptions, String> {
     let Target::Server(server) = &url.target else { unreachable!("mysql URLs always name a server") };
-    for name in crate::url::ignored_params(&url.params, |key| PASSED_THROUGH.contains(&key)) {
+    for name in crate::url::ignored_params(&url.params, |key| MYSQL_PARAMS.contains(&key)) {
         log::debug!("ignoring URL parameter {name} (not used by MySQL connections)");
     }
     let host = server.host.as_deref().unwrap_or("localhost");

@@ -15,30 +15,10 @@ use crate::catalog::Catalog;
 use crate::dialect::Dialect;
 use crate::lock::{Holder, LockOptions};
 use crate::state::DatabaseState;
-use crate::url::{DatabaseUrl, Target};
+use crate::url::{DatabaseUrl, Target, POSTGRESQL_PARAMS, POSTGRESQL_TLS_PARAMS};
 
 /// A diesel connection over tokio-postgres.
 pub(super) type PgConnection = Wrapped<AsyncPgConnection>;
-
-/// libpq connection parameters that may be given as URL query parameters and that
-/// tokio-postgres understands as libpq does; others are ignored (with a debug log), as
-/// SQLAlchemy drivers ignore what they do not know.
-const PASSED_THROUGH: [&str; 11] = [
-    "host",
-    "hostaddr",
-    "connect_timeout",
-    "application_name",
-    "options",
-    "target_session_attrs",
-    "keepalives",
-    "keepalives_idle",
-    "keepalives_interval",
-    "keepalives_retries",
-    "tcp_user_timeout",
-];
-
-/// The TLS parameters, handled by strata itself (see `tls.rs`).
-const TLS_PARAMS: [&str; 5] = ["sslmode", "sslrootcert", "sslcert", "sslkey", "sslpassword"];
 
 /// Where libpq looks for the server's socket when the URL names no host (Debian's default).
 const DEFAULT_SOCKET_DIRECTORY: &str = "/var/run/postgresql";
@@ -367,11 +347,11 @@ pub(super) fn conninfo(url: &DatabaseUrl) -> String {
     }
     pairs.push(("dbname", server.database.clone()));
     for (key, value) in &url.params {
-        if let Some(known) = PASSED_THROUGH.iter().find(|known| *known == key) {
+        if let Some(known) = POSTGRESQL_PARAMS.iter().find(|known| *known == key) {
             pairs.push((known, value.clone()));
         }
     }
-    let used = |key: &str| PASSED_THROUGH.contains(&key) || TLS_PARAMS.contains(&key);
+    let used = |key: &str| POSTGRESQL_PARAMS.contains(&key) || POSTGRESQL_TLS_PARAMS.contains(&key);
     for name in crate::url::ignored_params(&url.params, used) {
         log::debug!("ignoring URL parameter {name} (not used by PostgreSQL connections)");
     }
