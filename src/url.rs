@@ -262,6 +262,12 @@ pub fn is_recognised_param(key: &str) -> bool {
     [&POSTGRESQL_PARAMS[..], &POSTGRESQL_TLS_PARAMS, &MYSQL_PARAMS].iter().any(|params| params.contains(&key))
 }
 
+/// Whether a query pair named `key` may be the rest of a secret: it follows a secret (or
+/// another such pair) and is no parameter strata knows, as after an unencoded `&`.
+fn may_be_part_of_a_secret(after_secret: bool, key: &str) -> bool {
+    after_secret && !is_recognised_param(key)
+}
+
 /// The names of `params` that `used` does not accept (nor `password`, which the URL's
 /// password took), as a log line may show them: quoted, except after a password parameter
 /// where only a recognised name is shown (see [`is_recognised_param`]).
@@ -270,13 +276,13 @@ pub fn ignored_params(params: &[(String, String)], used: impl Fn(&str) -> bool) 
     let mut ignored = Vec::new();
     for (key, _) in params {
         if key != "password" && !used(key) {
-            ignored.push(if after_secret && !is_recognised_param(key) {
+            ignored.push(if may_be_part_of_a_secret(after_secret, key) {
                 "(a name not shown: it follows a password, and may be part of it; an '&' in a password must be percent-encoded as %26)".to_owned()
             } else {
                 format!("'{key}'")
             });
         }
-        after_secret = is_secret_param(key) || (after_secret && !is_recognised_param(key));
+        after_secret = is_secret_param(key) || may_be_part_of_a_secret(after_secret, key);
     }
     ignored
 }
@@ -354,17 +360,16 @@ fn hide_secrets(raw: &str, password_may_hold_at_signs: bool, hidden: &mut Vec<st
             Some((key, _)) => (percent_decode_str(key).decode_utf8_lossy(), true),
             None => (percent_decode_str(pair).decode_utf8_lossy(), false),
         };
-        let recognised = is_recognised_param(&key);
         let name_like = has_value
             && !key.is_empty()
             && key.bytes().all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'-' | b'.'));
         if is_secret_param(&key) {
             let value_start = pair.find('=').map_or(pair.len(), |equals| equals + 1);
             hidden.push(pair_start + value_start..pair_start + pair.len());
-        } else if !name_like || (after_secret && !recognised) {
+        } else if !name_like || may_be_part_of_a_secret(after_secret, &key) {
             hidden.push(pair_start..pair_start + pair.len());
         }
-        after_secret = is_secret_param(&key) || (after_secret && !recognised);
+        after_secret = is_secret_param(&key) || may_be_part_of_a_secret(after_secret, &key);
         pair_start += pair.len() + 1;
     }
 }
